@@ -1,0 +1,48 @@
+// Where commands run. One interface for the orchestrator's own machine
+// (LocalAgent) and for remote hosts (SshAgent).
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace baton {
+
+using Vars = std::vector<std::pair<std::string, std::string>>;
+
+struct Command {
+  std::string script;  // run by /bin/sh -c
+  Vars vars;           // become shell variables, quoted by Baton
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  std::size_t output_limit = 1 << 20;  // per stream, bytes
+};
+
+struct CommandResult {
+  int exit_code = -1;  // -1 when killed by a signal or not run
+  int signal = 0;      // signal number that ended it, if any
+  std::string out;
+  std::string err;
+  std::chrono::milliseconds duration{0};
+  bool timed_out = false;
+  // Set when the command could not be run or its outcome is unknown
+  // ("connection lost", "authentication failed ..."): never a success.
+  std::string error;
+
+  bool completed() const { return error.empty() && !timed_out && signal == 0; }
+};
+
+class Agent {
+ public:
+  virtual ~Agent() = default;
+  virtual CommandResult run(const Command& cmd) = 0;
+  // Connect (if remote) and report; empty string when reachable.
+  virtual std::string probe() { return {}; }
+  // "local" or "user@host:port".
+  virtual std::string describe() const = 0;
+};
+
+// Marker appended when output is cut at output_limit.
+std::string truncation_marker(std::size_t dropped);
+
+}  // namespace baton

@@ -1,0 +1,44 @@
+#include "agents/shell.h"
+
+#include <cctype>
+
+namespace baton {
+
+std::string shell_quote(std::string_view value) {
+  std::string q = "'";
+  for (char c : value) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  q += '\'';
+  return q;
+}
+
+bool valid_var_name(std::string_view name) {
+  if (name.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+std::string compose_script(const Command& cmd) {
+  std::string s;
+  for (const auto& [k, v] : cmd.vars) {
+    if (!valid_var_name(k)) continue;  // Validated earlier; never paste.
+    s += k;
+    s += '=';
+    s += shell_quote(v);
+    s += "; export ";
+    s += k;
+    s += '\n';
+  }
+  s += cmd.script;
+  return s;
+}
+
+std::string truncation_marker(std::size_t dropped) {
+  return "\n[baton: output truncated, " + std::to_string(dropped) + " more bytes dropped]\n";
+}
+
+}  // namespace baton

@@ -1,0 +1,17 @@
+// Shell quoting: values reach commands as data, never as code.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "agents/agent.h"
+
+namespace baton {
+
+// 'it'\''s' style single quoting; safe for any byte but NUL.
+std::string shell_quote(std::string_view value);
+// Is `name` a valid shell variable name?
+bool valid_var_name(std::string_view name);
+// The script /bin/sh runs: exported variable assignments, then the command.
+std::string compose_script(const Command& cmd);
+
+}  // namespace baton
