@@ -1,1 +1,750 @@
-// placeholder
+// Loads a runbook and validates all of it, collecting every mistake so an
+// operator fixes the file once instead of once per error.
+#include "runbooks/loader.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string_view>
+
+namespace baton {
+
+std::string Diagnostic::str() const {
+  return file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+         message;
+}
+
+namespace {
+
+using Keys = std::initializer_list<std::string_view>;
+
+// ---------------------------------------------------------------- text helpers
+
+std::string in_quotes(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Optimal string alignment distance: a swapped pair ("retires") costs one.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The closest candidate, only when close enough to be a plausible typo.
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const std::string& c : candidates) {
+    size_t d = edit_distance(word, c);
+    size_t limit = c.size() <= 4 ? 1 : 2;
+    if (d <= limit && d < best_d) {
+      best = c;
+      best_d = d;
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string n = nearest(word, candidates);
+  return n.empty() ? "" : "; did you mean " + in_quotes(n) + "?";
+}
+
+bool matches_charset(std::string_view s, bool allow_underscore) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              (allow_underscore && c == '_');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Same rule as agents/shell.h; runbooks must not depend on the agents library.
+bool is_var_name(std::string_view name) {
+  if (name.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+std::string type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+std::string fnv1a_hex(std::string_view bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// ---------------------------------------------------------------- positions
+
+Location loc(const toml::source_region& r) {
+  return {static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
+}
+Location loc(const toml::node& n) { return loc(n.source()); }
+Location loc(const toml::key& k) { return loc(k.source()); }
+
+const Location kTop{1, 1};
+
+bool before(Location a, Location b) {
+  return a.line != b.line ? a.line < b.line : a.column < b.column;
+}
+
+using Entry = std::pair<const toml::key*, const toml::node*>;
+
+// toml++ tables are sorted by key; runbook order is file order.
+std::vector<Entry> in_file_order(const toml::table& t) {
+  std::vector<Entry> out;
+  for (auto&& [k, v] : t) out.emplace_back(&k, &v);
+  std::stable_sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+    return before(loc(*a.first), loc(*b.first));
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- reading values
+
+struct Ctx {
+  std::string file;
+  std::vector<Diagnostic> errors;
+
+  void error(Location at, std::string message) { errors.push_back({file, at, std::move(message)}); }
+};
+
+// A table and how messages name it: "[runbook]", "[[step]] \"stop-db\"".
+struct Scope {
+  const toml::table& table;
+  std::string name;
+  Location where;
+};
+
+const char* const kTopLevel = "the top level";
+
+void check_keys(Ctx& ctx, const Scope& s, Keys known) {
+  std::vector<std::string> names(known.begin(), known.end());
+  for (auto&& [k, v] : s.table) {
+    if (std::find(names.begin(), names.end(), k.str()) != names.end()) continue;
+    const char* prep = s.name == kTopLevel ? " at " : " in ";
+    ctx.error(loc(k),
+              "unknown key " + in_quotes(k.str()) + prep + s.name + did_you_mean(k.str(), names));
+  }
+}
+
+void missing(Ctx& ctx, const Scope& s, std::string_view key) {
+  ctx.error(s.where, "missing required key " + in_quotes(key) + " in " + s.name);
+}
+
+void wrong_type(Ctx& ctx, std::string_view key, const toml::node& n, std::string_view want) {
+  ctx.error(loc(n),
+            in_quotes(key) + " must be " + std::string(want) + ", not " + type_name(n.type()));
+}
+
+// The node for `key` if it has the wanted type; reports absence or a wrong type.
+const toml::node* find(Ctx& ctx, const Scope& s, std::string_view key, toml::node_type type,
+                       bool required) {
+  const toml::node* n = s.table.get(key);
+  if (!n) {
+    if (required) missing(ctx, s, key);
+    return nullptr;
+  }
+  if (n->type() != type) {
+    wrong_type(ctx, key, *n, type_name(type));
+    return nullptr;
+  }
+  return n;
+}
+
+std::optional<std::string> get_string(Ctx& ctx, const Scope& s, std::string_view key,
+                                      bool required = false) {
+  const toml::node* n = find(ctx, s, key, toml::node_type::string, required);
+  if (!n) return std::nullopt;
+  return n->as_string()->get();
+}
+
+std::optional<bool> get_bool(Ctx& ctx, const Scope& s, std::string_view key) {
+  const toml::node* n = find(ctx, s, key, toml::node_type::boolean, false);
+  if (!n) return std::nullopt;
+  return n->as_boolean()->get();
+}
+
+std::optional<int> get_int(Ctx& ctx, const Scope& s, std::string_view key, long long lo,
+                           long long hi) {
+  const toml::node* n = find(ctx, s, key, toml::node_type::integer, false);
+  if (!n) return std::nullopt;
+  long long v = n->as_integer()->get();
+  if (v >= lo && v <= hi) return static_cast<int>(v);
+  std::string range = hi >= INT_MAX
+                          ? "at least " + std::to_string(lo)
+                          : "between " + std::to_string(lo) + " and " + std::to_string(hi);
+  ctx.error(loc(*n), in_quotes(key) + " must be " + range + ", not " + std::to_string(v));
+  return std::nullopt;
+}
+
+std::optional<Millis> get_duration(Ctx& ctx, const Scope& s, std::string_view key) {
+  const toml::node* n = s.table.get(key);
+  if (!n) return std::nullopt;
+  const char* example = "\"30s\", \"2m\", \"250ms\" or \"1m30s\"";
+  if (!n->is_string()) {
+    wrong_type(ctx, key, *n, std::string("a duration string such as ") + example);
+    return std::nullopt;
+  }
+  const std::string& text = n->as_string()->get();
+  std::optional<Millis> d = parse_duration(text);
+  if (!d)
+    ctx.error(loc(*n), in_quotes(key) + " = " + in_quotes(text) +
+                           " is not a duration; write e.g. " + example);
+  return d;
+}
+
+// A sub-table; reports a wrong type, or absence when required.
+const toml::table* get_table(Ctx& ctx, const Scope& s, std::string_view key, bool required) {
+  const toml::node* n = s.table.get(key);
+  if (!n) {
+    if (required) ctx.error(s.where, "missing [" + std::string(key) + "] table");
+    return nullptr;
+  }
+  if (!n->is_table()) {
+    wrong_type(ctx, key, *n, "a table");
+    return nullptr;
+  }
+  return n->as_table();
+}
+
+// ---------------------------------------------------------------- sections
+
+void load_header(Ctx& ctx, const Scope& root, Runbook& rb) {
+  const toml::table* t = get_table(ctx, root, "runbook", true);
+  if (!t) return;
+  Scope s{*t, "[runbook]", loc(*t)};
+  check_keys(ctx, s, {"name", "description", "rto", "rpo"});
+  if (auto name = get_string(ctx, s, "name", true)) {
+    rb.name = *name;
+    if (!matches_charset(*name, true))
+      ctx.error(loc(*t->get("name")),
+                "runbook name " + in_quotes(*name) + " must use only a-z, 0-9, _ and -");
+  }
+  if (auto d = get_string(ctx, s, "description")) rb.description = *d;
+  rb.rto = get_duration(ctx, s, "rto");
+  rb.rpo = get_duration(ctx, s, "rpo");
+}
+
+void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const toml::table& t,
+               Host& h) {
+  h.site = site;
+  h.name = std::string(key.str());
+  h.where = loc(t);
+  Scope s{t, "[sites." + site + ".hosts." + h.name + "]", h.where};
+  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key"});
+  if (!matches_charset(h.name, true))
+    ctx.error(loc(key), "host name " + in_quotes(h.name) + " must use only a-z, 0-9, _ and -");
+  if (auto a = get_string(ctx, s, "address", true)) {
+    h.address = *a;
+    if (a->empty()) ctx.error(loc(*t.get("address")), "\"address\" must not be empty");
+  }
+  if (auto p = get_int(ctx, s, "port", 1, 65535)) h.port = *p;
+  if (auto u = get_string(ctx, s, "user")) h.user = *u;
+  if (auto i = get_string(ctx, s, "identity")) h.identity = *i;
+  if (auto k = get_string(ctx, s, "host_key")) {
+    h.host_key = *k;
+    if (k->rfind("SHA256:", 0) != 0)
+      ctx.error(loc(*t.get("host_key")),
+                "\"host_key\" must start with \"SHA256:\" "
+                "(as ssh-keygen -lf prints it), not " +
+                    in_quotes(*k));
+  }
+}
+
+void load_site(Ctx& ctx, const toml::key& key, const toml::table& t, Site& site) {
+  site.name = std::string(key.str());
+  site.where = loc(t);
+  Scope s{t, "[sites." + site.name + "]", site.where};
+  check_keys(ctx, s, {"hosts"});
+  if (!matches_charset(site.name, true))
+    ctx.error(loc(key), "site name " + in_quotes(site.name) + " must use only a-z, 0-9, _ and -");
+  // "on" could not tell the site from the role.
+  if (site.name == "source" || site.name == "target")
+    ctx.error(loc(key), "site name " + in_quotes(site.name) + " is reserved for the role");
+  const toml::node* hosts = t.get("hosts");
+  if (hosts && !hosts->is_table()) return wrong_type(ctx, "hosts", *hosts, "a table");
+  if (!hosts || hosts->as_table()->empty())
+    return ctx.error(site.where, "site " + in_quotes(site.name) + " has no hosts; add [sites." +
+                                     site.name + ".hosts.NAME] with an address");
+  for (auto [hk, hv] : in_file_order(*hosts->as_table())) {
+    if (!hv->is_table()) {
+      wrong_type(ctx, hk->str(), *hv, "a table of host settings");
+      continue;
+    }
+    site.hosts.emplace_back();
+    load_host(ctx, site.name, *hk, *hv->as_table(), site.hosts.back());
+  }
+}
+
+// Returns whether a [sites] table was there, so later checks do not pile on.
+bool load_sites(Ctx& ctx, const Scope& root, Runbook& rb) {
+  const toml::table* t = get_table(ctx, root, "sites", true);
+  if (!t) return false;
+  if (t->empty()) ctx.error(loc(*t), "[sites] has no sites; add [sites.NAME.hosts.HOST]");
+  for (auto [k, v] : in_file_order(*t)) {
+    if (!v->is_table()) {
+      wrong_type(ctx, k->str(), *v, "a table (a site)");
+      continue;
+    }
+    rb.sites.emplace_back();
+    load_site(ctx, *k, *v->as_table(), rb.sites.back());
+  }
+  return true;
+}
+
+std::vector<std::string> site_names(const Runbook& rb) {
+  std::vector<std::string> names;
+  for (const Site& s : rb.sites) names.push_back(s.name);
+  return names;
+}
+
+void check_site_ref(Ctx& ctx, const Runbook& rb, const toml::table& t, std::string_view key,
+                    const std::string& name) {
+  if (rb.site(name)) return;
+  std::vector<std::string> names = site_names(rb);
+  ctx.error(loc(*t.get(key)), "replication " + std::string(key) + " names unknown site " +
+                                  in_quotes(name) + did_you_mean(name, names) +
+                                  " (sites: " + join(names) + ")");
+}
+
+void load_replication(Ctx& ctx, const Scope& root, Runbook& rb, bool have_sites) {
+  const toml::table* t = get_table(ctx, root, "replication", true);
+  if (!t) return;
+  Scope s{*t, "[replication]", loc(*t)};
+  check_keys(ctx, s, {"source", "target"});
+  auto src = get_string(ctx, s, "source", true);
+  auto dst = get_string(ctx, s, "target", true);
+  if (src) rb.source = *src;
+  if (dst) rb.target = *dst;
+  if (src && dst && *src == *dst)
+    ctx.error(loc(*t->get("target")), "replication source and target are both " + in_quotes(*src) +
+                                          "; they must be different sites");
+  if (!have_sites) return;
+  if (src) check_site_ref(ctx, rb, *t, "source", *src);
+  if (dst && !(src && *src == *dst)) check_site_ref(ctx, rb, *t, "target", *dst);
+}
+
+void load_ssh(Ctx& ctx, const Scope& root, Runbook& rb) {
+  const toml::table* t = get_table(ctx, root, "ssh", false);
+  if (!t) return;
+  Scope s{*t, "[ssh]", loc(*t)};
+  check_keys(ctx, s, {"known_hosts"});
+  if (auto k = get_string(ctx, s, "known_hosts")) rb.known_hosts = *k;
+}
+
+// Scalars other than strings are accepted as their TOML text: port = 5432.
+std::optional<std::string> var_text(const toml::node& v) {
+  if (auto s = v.as_string()) return s->get();
+  if (auto i = v.as_integer()) return std::to_string(i->get());
+  if (auto b = v.as_boolean()) return std::string(b->get() ? "true" : "false");
+  if (auto f = v.as_floating_point()) {
+    std::ostringstream os;
+    os << *f;
+    return os.str();
+  }
+  return std::nullopt;
+}
+
+void load_vars(Ctx& ctx, const Scope& root, Runbook& rb) {
+  const toml::table* t = get_table(ctx, root, "vars", false);
+  if (!t) return;
+  for (auto [k, v] : in_file_order(*t)) {
+    std::string name(k->str());
+    if (!is_var_name(name))
+      ctx.error(loc(*k), "variable name " + in_quotes(name) +
+                             " is not a shell variable name (letters, digits and _, "
+                             "not starting with a digit)");
+    std::optional<std::string> text = var_text(*v);
+    if (!text) {
+      ctx.error(loc(*v), "variable " + in_quotes(name) +
+                             " must be a string, number or boolean, "
+                             "not " +
+                             type_name(v->type()));
+      continue;
+    }
+    if (text->find('\0') != std::string::npos)
+      ctx.error(loc(*v), "variable " + in_quotes(name) +
+                             " contains a NUL byte, which no shell variable can hold");
+    rb.vars.emplace_back(name, *text);
+  }
+}
+
+// ---------------------------------------------------------------- steps
+
+std::vector<std::string> phase_names() {
+  std::vector<std::string> out;
+  for (Phase p : all_phases()) out.emplace_back(name(p));
+  return out;
+}
+
+std::vector<std::string> operation_names() {
+  std::vector<std::string> out;
+  for (Operation o : all_operations()) out.emplace_back(name(o));
+  return out;
+}
+
+void load_phase(Ctx& ctx, const Scope& s, Step& st) {
+  auto text = get_string(ctx, s, "phase", true);
+  if (!text) return;
+  if (auto p = parse_phase(*text)) {
+    st.phase = *p;
+    return;
+  }
+  std::vector<std::string> names = phase_names();
+  ctx.error(loc(*s.table.get("phase")), "unknown phase " + in_quotes(*text) +
+                                            did_you_mean(*text, names) +
+                                            " (phases: " + join(names) + ")");
+}
+
+void load_operations(Ctx& ctx, const Scope& s, Step& st, bool phase_ok) {
+  const toml::node* n = find(ctx, s, "operations", toml::node_type::array, false);
+  if (!n) return;
+  const toml::array& a = *n->as_array();
+  if (a.empty())
+    ctx.error(loc(*n),
+              "\"operations\" is empty, so the step never runs; omit it to run "
+              "in every operation with this phase");
+  for (const toml::node& e : a) {
+    if (!e.is_string()) {
+      ctx.error(loc(e), "\"operations\" entries must be strings, not " + type_name(e.type()));
+      continue;
+    }
+    const std::string& text = e.as_string()->get();
+    std::optional<Operation> op = parse_operation(text);
+    if (!op) {
+      std::vector<std::string> names = operation_names();
+      ctx.error(loc(e), "unknown operation " + in_quotes(text) + did_you_mean(text, names) +
+                            " (operations: " + join(names) + ")");
+      continue;
+    }
+    if (phase_ok && !operation_has_phase(*op, st.phase))
+      ctx.error(loc(e), "phase " + in_quotes(name(st.phase)) + " is not part of operation " +
+                            in_quotes(name(*op)));
+    if (std::find(st.operations.begin(), st.operations.end(), *op) == st.operations.end())
+      st.operations.push_back(*op);
+  }
+}
+
+void load_drill(Ctx& ctx, const Scope& s, Step& st, bool phase_ok) {
+  auto text = get_string(ctx, s, "drill");
+  if (!text) return;
+  if (*text != "run" && *text != "skip")
+    return ctx.error(loc(*s.table.get("drill")),
+                     "\"drill\" must be \"run\" or \"skip\", not " + in_quotes(*text));
+  st.drill_run = *text == "run";
+  if (st.drill_run && phase_ok && !operation_has_phase(Operation::drill, st.phase))
+    ctx.error(loc(*s.table.get("drill")),
+              "drill = \"run\" but phase " + in_quotes(name(st.phase)) + " is not part of a drill");
+}
+
+void load_on_failure(Ctx& ctx, const Scope& s, Step& st) {
+  auto text = get_string(ctx, s, "on_failure");
+  if (!text) return;
+  if (*text == "abort")
+    st.on_failure = OnFailure::abort;
+  else if (*text == "continue")
+    st.on_failure = OnFailure::continue_;
+  else if (*text == "rollback")
+    st.on_failure = OnFailure::rollback;
+  else
+    ctx.error(loc(*s.table.get("on_failure")),
+              "\"on_failure\" must be \"abort\", \"continue\" or \"rollback\", not " +
+                  in_quotes(*text) + did_you_mean(*text, {"abort", "continue", "rollback"}));
+}
+
+void load_expectations(Ctx& ctx, const Scope& s, Step& st) {
+  if (auto e = get_int(ctx, s, "expect_exit", 0, 255)) st.expect_exit = *e;
+  st.expect_stdout = get_string(ctx, s, "expect_stdout");
+  st.expect_match = get_string(ctx, s, "expect_match");
+  if (!st.expect_match) return;
+  try {
+    std::regex re(*st.expect_match, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    ctx.error(loc(*s.table.get("expect_match")),
+              "\"expect_match\" is not a valid regular expression: " + std::string(e.what()));
+  }
+}
+
+void load_capture(Ctx& ctx, const Scope& s, Step& st) {
+  auto c = get_string(ctx, s, "capture");
+  if (!c) return;
+  st.capture = *c;
+  if (!is_var_name(*c))
+    ctx.error(loc(*s.table.get("capture")), "\"capture\" = " + in_quotes(*c) +
+                                                " is not a shell variable name (letters, "
+                                                "digits and _, not starting with a digit)");
+}
+
+void load_identity(Ctx& ctx, const Scope& s, Step& st) {
+  if (auto id = get_string(ctx, s, "id", true)) {
+    st.id = *id;
+    if (!matches_charset(*id, false))
+      ctx.error(loc(*s.table.get("id")),
+                "step id " + in_quotes(*id) + " must use only a-z, 0-9 and -");
+  }
+  if (auto on = get_string(ctx, s, "on", true)) st.on = *on;
+  if (auto run = get_string(ctx, s, "run", true)) {
+    st.run = *run;
+    if (run->find_first_not_of(" \t\r\n") == std::string::npos)
+      ctx.error(loc(*s.table.get("run")), "\"run\" must not be empty");
+  }
+}
+
+void load_step(Ctx& ctx, const toml::table& t, Step& st) {
+  st.where = loc(t);
+  const toml::node* id = t.get("id");
+  std::string label = "[[step]]";
+  if (id && id->is_string()) label += " " + in_quotes(id->as_string()->get());
+  Scope s{t, label, st.where};
+  check_keys(ctx, s,
+             {"id", "phase", "on", "run", "operations", "drill", "timeout", "retries",
+              "retry_delay", "expect_exit", "expect_stdout", "expect_match", "capture",
+              "on_failure", "undo", "confirm", "group", "idempotent"});
+  load_identity(ctx, s, st);
+  size_t before_phase = ctx.errors.size();
+  load_phase(ctx, s, st);
+  // Cross checks against a phase we could not read would only add noise.
+  bool phase_ok = t.contains("phase") && ctx.errors.size() == before_phase;
+  load_operations(ctx, s, st, phase_ok);
+  load_drill(ctx, s, st, phase_ok);
+  if (auto d = get_duration(ctx, s, "timeout")) st.timeout = *d;
+  if (auto r = get_int(ctx, s, "retries", 0, INT_MAX)) st.retries = *r;
+  if (auto d = get_duration(ctx, s, "retry_delay")) st.retry_delay = *d;
+  load_expectations(ctx, s, st);
+  load_capture(ctx, s, st);
+  load_on_failure(ctx, s, st);
+  if (auto u = get_string(ctx, s, "undo")) st.undo = *u;
+  if (auto c = get_string(ctx, s, "confirm")) st.confirm = *c;
+  if (auto g = get_string(ctx, s, "group")) st.group = *g;
+  if (auto i = get_bool(ctx, s, "idempotent")) st.idempotent = *i;
+}
+
+void check_duplicate_ids(Ctx& ctx, const std::vector<const toml::table*>& tables,
+                         const Runbook& rb) {
+  std::map<std::string, Location> first;
+  for (size_t i = 0; i < rb.steps.size(); ++i) {
+    const Step& st = rb.steps[i];
+    if (st.id.empty()) continue;
+    Location at = loc(*tables[i]->get("id"));
+    auto [it, inserted] = first.emplace(st.id, at);
+    if (inserted) continue;
+    ctx.error(at, "duplicate step id " + in_quotes(st.id) + "; first defined on line " +
+                      std::to_string(it->second.line));
+  }
+}
+
+void check_targets(Ctx& ctx, const std::vector<const toml::table*>& tables, const Runbook& rb) {
+  for (size_t i = 0; i < rb.steps.size(); ++i) {
+    const toml::node* on = tables[i]->get("on");
+    if (!on || !on->is_string()) continue;
+    std::string problem = check_target(rb, rb.steps[i].on);
+    if (!problem.empty()) ctx.error(loc(*on), problem);
+  }
+}
+
+void load_steps(Ctx& ctx, const Scope& root, Runbook& rb, bool check_on) {
+  const toml::node* n = root.table.get("step");
+  if (!n) return;  // No steps is a valid, if idle, runbook.
+  if (!n->is_array()) return wrong_type(ctx, "step", *n, "an array of tables ([[step]])");
+  std::vector<const toml::table*> tables;
+  for (const toml::node& e : *n->as_array()) {
+    if (!e.is_table()) {
+      ctx.error(loc(e), "\"step\" entries must be tables ([[step]]), not " + type_name(e.type()));
+      continue;
+    }
+    tables.push_back(e.as_table());
+    rb.steps.emplace_back();
+    load_step(ctx, *e.as_table(), rb.steps.back());
+  }
+  check_duplicate_ids(ctx, tables, rb);
+  if (check_on) check_targets(ctx, tables, rb);
+}
+
+void load_root(Ctx& ctx, const toml::table& root, Runbook& rb) {
+  // Nothing but comments or blank lines: one clear message, not one per table.
+  if (root.empty())
+    return ctx.error(kTop,
+                     "empty runbook: expected a [runbook] table, sites, "
+                     "[replication] and [[step]]s");
+  Scope s{root, kTopLevel, kTop};
+  check_keys(ctx, s, {"runbook", "sites", "replication", "ssh", "vars", "step"});
+  load_header(ctx, s, rb);
+  bool have_sites = load_sites(ctx, s, rb);
+  load_replication(ctx, s, rb, have_sites);
+  load_ssh(ctx, s, rb);
+  load_vars(ctx, s, rb);
+  load_steps(ctx, s, rb, have_sites);
+}
+
+void parse_and_load(Ctx& ctx, const std::string& text, Runbook& rb) {
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(text), std::string_view(ctx.file));
+  } catch (const toml::parse_error& e) {
+    Location at = loc(e.source());
+    if (at.line < 1) at = kTop;
+    ctx.error(at, "TOML syntax error: " + std::string(e.description()));
+    return;
+  }
+  load_root(ctx, root, rb);
+}
+
+// ---------------------------------------------------------------- check_target
+
+bool has_host(const Site& s, const std::string& host) {
+  for (const Host& h : s.hosts)
+    if (h.name == host) return true;
+  return false;
+}
+
+std::vector<std::string> host_names(const Site& s) {
+  std::vector<std::string> out;
+  for (const Host& h : s.hosts) out.push_back(h.name);
+  return out;
+}
+
+std::string unknown_host(const Site& s, const std::string& host, const std::string& why) {
+  std::vector<std::string> names = host_names(s);
+  std::string known = names.empty() ? " (it has no hosts)" : " (hosts: " + join(names) + ")";
+  return "unknown host " + in_quotes(host) + " in site " + in_quotes(s.name) + why +
+         did_you_mean(host, names) + known;
+}
+
+// A role names whichever site plays it, and roles swap: both sites need the host.
+std::string check_role_host(const Runbook& rb, const std::string& role, const std::string& host) {
+  for (const std::string& site : {rb.source, rb.target}) {
+    const Site* s = rb.site(site);
+    if (s && !has_host(*s, host))
+      return unknown_host(
+          *s, host,
+          "; " + in_quotes(role + "." + host) + " needs it in both sites, since roles swap");
+  }
+  return "";
+}
+
+std::string unknown_target(const Runbook& rb, const std::string& head) {
+  std::vector<std::string> names = site_names(rb);
+  std::vector<std::string> candidates = names;
+  candidates.insert(candidates.begin(), {"source", "target"});
+  return "unknown role or site " + in_quotes(head) + " in \"on\"" + did_you_mean(head, candidates) +
+         " (roles: source, target; sites: " + join(names) + "; or ROLE.HOST, SITE.HOST)";
+}
+
+LoadResult unreadable(const std::string& path, const std::string& why) {
+  LoadResult r;
+  r.runbook.path = path;
+  r.errors.push_back({path, kTop, "cannot read runbook: " + why});
+  return r;
+}
+
+}  // namespace
+
+std::string check_target(const Runbook& rb, const std::string& on) {
+  if (on.empty()) return "\"on\" must not be empty; use a role, a site or ROLE.HOST";
+  size_t dot = on.find('.');
+  std::string head = on.substr(0, dot);
+  std::string host = dot == std::string::npos ? "" : on.substr(dot + 1);
+  if (dot != std::string::npos && (host.empty() || host.find('.') != std::string::npos))
+    return "\"on\" = " + in_quotes(on) + " must be ROLE, SITE, ROLE.HOST or SITE.HOST";
+  if (head == "source" || head == "target")
+    return host.empty() ? "" : check_role_host(rb, head, host);
+  const Site* s = rb.site(head);
+  if (!s) return unknown_target(rb, head);
+  if (!host.empty() && !has_host(*s, host)) return unknown_host(*s, host, "");
+  return "";
+}
+
+LoadResult load_runbook_text(const std::string& text, const std::string& path) {
+  LoadResult r;
+  r.runbook.path = path;
+  r.runbook.content_hash = fnv1a_hex(text);
+  Ctx ctx{path, {}};
+  try {
+    parse_and_load(ctx, text, r.runbook);
+  } catch (const std::exception& e) {  // Callers expect diagnostics, never a throw.
+    ctx.error(kTop, std::string("internal error while loading: ") + e.what());
+  }
+  std::stable_sort(
+      ctx.errors.begin(), ctx.errors.end(),
+      [](const Diagnostic& a, const Diagnostic& b) { return before(a.where, b.where); });
+  r.errors = std::move(ctx.errors);
+  return r;
+}
+
+LoadResult load_runbook_file(const std::string& path) {
+  // Reading a directory "succeeds" with no bytes; say what is wrong instead.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return unreadable(path, "it is a directory");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  if (in) buf << in.rdbuf();
+  if (!in || in.bad()) return unreadable(path, errno ? std::strerror(errno) : "read failed");
+  return load_runbook_text(buf.str(), path);
+}
+
+}  // namespace baton
