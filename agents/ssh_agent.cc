@@ -1,1 +1,607 @@
-// placeholder
+#include "agents/ssh_agent.h"
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "agents/shell.h"
+
+namespace baton {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+// First line the remote wrapper writes to stderr: its pid, which is also its
+// process group (OpenSSH runs each session command under setsid()), so a
+// timed-out command can be killed with everything it started. Stripped from
+// the output the caller sees.
+constexpr char kPgidTag[] = "\036baton-pgid:";
+
+std::string home_dir() {
+  if (const char* h = std::getenv("HOME"); h && *h) return h;
+  if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_dir) return pw->pw_dir;
+  return {};
+}
+
+std::string current_user() {
+  if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_name) return pw->pw_name;
+  if (const char* u = std::getenv("USER"); u && *u) return u;
+  return {};
+}
+
+std::string expand_tilde(const std::string& p) {
+  if (p == "~") return home_dir();
+  if (p.rfind("~/", 0) == 0) return home_dir() + p.substr(1);
+  return p;
+}
+
+void mkdirs(const std::string& dir) {
+  for (std::size_t i = 1; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0700);
+  }
+}
+
+std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// libssh returns strings we must free with ssh_string_free_char.
+std::string take_libssh_string(char* s) {
+  if (!s) return {};
+  std::string r = s;
+  ssh_string_free_char(s);
+  return r;
+}
+
+std::string option_string(ssh_session s, ssh_options_e opt) {
+  char* v = nullptr;
+  if (ssh_options_get(s, opt, &v) != SSH_OK) return {};
+  return take_libssh_string(v);
+}
+
+std::string strip_padding(std::string fp) {
+  while (!fp.empty() && fp.back() == '=') fp.pop_back();
+  return fp;
+}
+
+int signal_number(const char* name) {
+  static const struct {
+    const char* name;
+    int number;
+  } table[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+               {"ABRT", SIGABRT}, {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"SEGV", SIGSEGV},
+               {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
+               {"USR2", SIGUSR2}, {"BUS", SIGBUS},   {"TRAP", SIGTRAP}, {"XCPU", SIGXCPU},
+               {"XFSZ", SIGXFSZ}, {"SYS", SIGSYS}};
+  if (!name) return 0;
+  for (const auto& e : table)
+    if (std::strcmp(name, e.name) == 0) return e.number;
+  return SIGTERM;  // An unnamed signal still means "did not exit normally".
+}
+
+// Per-stream output with the cap applied: keep the head, count the rest.
+struct Capped {
+  std::string* buf;
+  std::size_t limit;
+  std::size_t dropped = 0;
+  void add(const char* p, std::size_t n) {
+    std::size_t room = buf->size() < limit ? limit - buf->size() : 0;
+    std::size_t take = std::min(room, n);
+    buf->append(p, take);
+    dropped += n - take;
+  }
+  void finish() {
+    if (dropped) *buf += truncation_marker(dropped);
+  }
+};
+
+// Stderr until the pgid line has been seen and removed. Login shells may
+// print before it (a noisy ~/.bashrc), so search rather than expect it first.
+struct StderrFilter {
+  explicit StderrFilter(Capped* s) : sink(s) {}
+  Capped* sink;
+  std::string pending;
+  bool done = false;
+  long pgid = 0;
+  void add(const char* p, std::size_t n) {
+    if (done) {
+      sink->add(p, n);
+      return;
+    }
+    pending.append(p, n);
+    auto tag = pending.find(kPgidTag);
+    if (tag != std::string::npos) {
+      auto nl = pending.find('\n', tag);
+      if (nl == std::string::npos) return;  // wait for the rest of the line
+      pgid = std::strtol(pending.c_str() + tag + sizeof(kPgidTag) - 1, nullptr, 10);
+      sink->add(pending.data(), tag);
+      sink->add(pending.data() + nl + 1, pending.size() - nl - 1);
+      pending.clear();
+      done = true;
+    } else if (pending.size() > 65536) {
+      flush();  // no wrapper line after this much: give up looking
+    }
+  }
+  void flush() {
+    sink->add(pending.data(), pending.size());
+    pending.clear();
+    done = true;
+  }
+};
+
+struct ExitSignal {
+  int signal = 0;
+};
+
+void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*,
+                    const char*, void* userdata) {
+  static_cast<ExitSignal*>(userdata)->signal = signal_number(signal);
+}
+
+// Run `script` with /bin/sh whatever the login shell is; report the pgid.
+std::string wrap_for_remote(const std::string& script) {
+  std::string inner = "printf '\\036baton-pgid:%s\\n' \"$$\" >&2\n" + script;
+  return "exec /bin/sh -c " + shell_quote(inner);
+}
+
+bool session_dead(ssh_session s) {
+  return !ssh_is_connected(s) || (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
+}
+
+}  // namespace
+
+const char* to_string(HostKeyStatus s) {
+  switch (s) {
+    case HostKeyStatus::not_checked: return "not-checked";
+    case HostKeyStatus::ok: return "ok";
+    case HostKeyStatus::pinned: return "pinned";
+    case HostKeyStatus::accepted_new: return "accepted-new";
+    case HostKeyStatus::unknown: return "unknown";
+    case HostKeyStatus::changed: return "changed";
+    case HostKeyStatus::pin_mismatch: return "pin-mismatch";
+    case HostKeyStatus::error: return "error";
+  }
+  return "error";
+}
+
+SshAgent::SshAgent(SshOptions opts) : opts_(std::move(opts)) {
+  eff_address_ = opts_.address;
+  eff_port_ = opts_.port > 0 ? opts_.port : 22;
+  eff_user_ = opts_.user.empty() ? current_user() : opts_.user;
+  known_hosts_path_ = opts_.known_hosts_file.empty() ? home_dir() + "/.ssh/known_hosts"
+                                                     : expand_tilde(opts_.known_hosts_file);
+}
+
+SshAgent::~SshAgent() {
+  std::lock_guard<std::mutex> lock(mu_);
+  drop_session_locked();
+}
+
+void SshAgent::disconnect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  drop_session_locked();
+}
+
+void SshAgent::drop_session_locked() {
+  if (!session_) return;
+  ssh_disconnect(session_);
+  ssh_free(session_);
+  session_ = nullptr;
+}
+
+std::string SshAgent::describe() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  return eff_user_ + "@" + eff_address_ + ":" + std::to_string(eff_port_);
+}
+
+std::string SshAgent::where() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  const std::string& label = opts_.host_label.empty() ? opts_.address : opts_.host_label;
+  return label + " (" + eff_address_ + ":" + std::to_string(eff_port_) + ")";
+}
+
+std::string SshAgent::user_at() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  const std::string& label = opts_.host_label.empty() ? opts_.address : opts_.host_label;
+  return eff_user_ + "@" + label + " (" + eff_address_ + ":" + std::to_string(eff_port_) + ")";
+}
+
+HostKeyStatus SshAgent::host_key_state() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  return key_state_;
+}
+
+std::string SshAgent::host_key_fingerprint() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  return fingerprint_;
+}
+
+void SshAgent::set_key_state(HostKeyStatus st, const std::string& fingerprint) {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  key_state_ = st;
+  fingerprint_ = fingerprint;
+}
+
+std::string SshAgent::probe() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (session_ && !session_dead(session_)) return {};
+  drop_session_locked();
+  return connect_locked();
+}
+
+std::string SshAgent::connect_locked() {
+  ssh_session s = ssh_new();
+  if (!s) return "cannot connect to " + where() + ": out of memory";
+  auto fail = [&](const std::string& msg) {
+    ssh_disconnect(s);
+    ssh_free(s);
+    return msg;
+  };
+
+  if (opts_.address.empty()) return fail("no address given for " + where());
+  ssh_options_set(s, SSH_OPTIONS_HOST, opts_.address.c_str());
+  // ~/.ssh/config first (HostName, Port, User, IdentityFile), then the
+  // runbook's explicit values on top: the runbook wins.
+  if (opts_.ssh_config_file == "none") {
+    bool process = false;
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &process);
+  } else {
+    std::string file = expand_tilde(opts_.ssh_config_file);
+    ssh_options_parse_config(s, file.empty() ? nullptr : file.c_str());
+  }
+  if (opts_.port > 0) {
+    unsigned int port = static_cast<unsigned int>(opts_.port);
+    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+  }
+  if (!opts_.user.empty()) ssh_options_set(s, SSH_OPTIONS_USER, opts_.user.c_str());
+  if (!opts_.known_hosts_file.empty())
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, expand_tilde(opts_.known_hosts_file).c_str());
+  // libssh 0.10 takes the timeout as a long, in seconds.
+  long secs = static_cast<long>((opts_.connect_timeout.count() + 999) / 1000);
+  if (secs < 1) secs = 1;
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &secs);
+  // Without TCP_NODELAY every exec pays Nagle + delayed ACK: 46 ms vs 3.3 ms.
+  int nodelay = 1;
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
+
+  {
+    // Effective values (after config) for messages and describe().
+    std::lock_guard<std::mutex> lock(info_mu_);
+    std::string host = option_string(s, SSH_OPTIONS_HOST);
+    if (!host.empty()) eff_address_ = host;
+    unsigned int port = 0;
+    if (ssh_options_get_port(s, &port) == SSH_OK && port > 0) eff_port_ = static_cast<int>(port);
+    std::string user = option_string(s, SSH_OPTIONS_USER);
+    if (!user.empty()) eff_user_ = user;
+  }
+
+  if (ssh_connect(s) != SSH_OK)
+    return fail("cannot connect to " + where() + ": " + ssh_get_error(s));
+
+  {
+    std::string kh = option_string(s, SSH_OPTIONS_KNOWNHOSTS);
+    std::lock_guard<std::mutex> lock(info_mu_);
+    if (!kh.empty()) known_hosts_path_ = kh;
+  }
+
+  std::string err = check_host_key_locked(s);
+  if (!err.empty()) return fail(err);
+  err = authenticate_locked(s);
+  if (!err.empty()) return fail(err);
+
+  session_ = s;
+  ++connects_;
+  return {};
+}
+
+std::string SshAgent::check_host_key_locked(ssh_session s) {
+  ssh_key key = nullptr;
+  if (ssh_get_server_publickey(s, &key) != SSH_OK || !key) {
+    set_key_state(HostKeyStatus::error, {});
+    return "cannot read the host key of " + where() + ": " + ssh_get_error(s);
+  }
+  unsigned char* hash = nullptr;
+  std::size_t hlen = 0;
+  std::string fp;
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == SSH_OK) {
+    fp = take_libssh_string(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen));
+    ssh_clean_pubkey_hash(&hash);
+  }
+  ssh_key_free(key);
+  if (fp.empty()) {
+    set_key_state(HostKeyStatus::error, {});
+    return "cannot compute the host key fingerprint of " + where();
+  }
+
+  std::string kh;
+  {
+    std::lock_guard<std::mutex> lock(info_mu_);
+    kh = known_hosts_path_;
+  }
+  int port = 22;
+  std::string address;
+  {
+    std::lock_guard<std::mutex> lock(info_mu_);
+    port = eff_port_;
+    address = eff_address_;
+  }
+
+  // An explicit pin is the operator's own statement of trust: it decides
+  // alone, whatever known_hosts says.
+  if (!opts_.host_key_pin.empty()) {
+    std::string want = strip_padding(opts_.host_key_pin);
+    if (want.rfind("SHA256:", 0) != 0) want = "SHA256:" + want;
+    if (want == fp) {
+      set_key_state(HostKeyStatus::pinned, fp);
+      return {};
+    }
+    set_key_state(HostKeyStatus::pin_mismatch, fp);
+    return "host key of " + where() + " does not match the runbook's host_key pin: expected " +
+           want + ", the server offers " + fp +
+           "; possible man-in-the-middle attack, or the host was reinstalled";
+  }
+
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      set_key_state(HostKeyStatus::ok, fp);
+      return {};
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+      if (opts_.accept_new_host_keys) {
+        mkdirs(parent_dir(kh));
+        if (ssh_session_update_known_hosts(s) != SSH_OK) {
+          set_key_state(HostKeyStatus::error, fp);
+          return "cannot record the host key of " + where() + " in " + kh + ": " +
+                 ssh_get_error(s);
+        }
+        set_key_state(HostKeyStatus::accepted_new, fp);
+        return {};
+      }
+      set_key_state(HostKeyStatus::unknown, fp);
+      return "host key of " + where() + " is unknown: " + fp +
+             ". To trust it, check the fingerprint and run: ssh-keyscan -p " +
+             std::to_string(port) + " " + address + " >> " + kh +
+             ", or pass --accept-new-host-keys";
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+      set_key_state(HostKeyStatus::changed, fp);
+      return "HOST KEY CHANGED for " + where() + ": the server offers " + fp +
+             ", which does not match " + kh +
+             "; possible man-in-the-middle attack. If the host was reinstalled, check the new "
+             "fingerprint, remove the old entry (ssh-keygen -R " +
+             (port == 22 ? address : "'[" + address + "]:" + std::to_string(port) + "'") +
+             " -f " + kh + ") and connect again";
+    case SSH_KNOWN_HOSTS_ERROR:
+    default:
+      set_key_state(HostKeyStatus::error, fp);
+      return "cannot check the host key of " + where() + " against " + kh + ": " +
+             ssh_get_error(s);
+  }
+}
+
+std::string SshAgent::authenticate_locked(ssh_session s) {
+  auto failed = [&](const std::string& why) {
+    return "authentication failed for " + user_at() + ": " + why +
+           "; check the identity key and the remote authorized_keys";
+  };
+  if (!opts_.identity.empty()) {
+    std::string path = expand_tilde(opts_.identity);
+    ssh_key key = nullptr;
+    if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK ||
+        !key)
+      return failed("cannot read identity " + path +
+                    " (missing, unreadable or passphrase-protected)");
+    int rc = ssh_userauth_publickey(s, nullptr, key);
+    ssh_key_free(key);
+    if (rc == SSH_AUTH_SUCCESS) return {};
+    return failed(ssh_get_error(s));
+  }
+  if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) {
+    if (ssh_userauth_agent(s, nullptr) == SSH_AUTH_SUCCESS) return {};
+    if (session_dead(s)) return failed(ssh_get_error(s));
+  }
+  // Default keys and IdentityFile from ~/.ssh/config.
+  if (ssh_userauth_publickey_auto(s, nullptr, nullptr) == SSH_AUTH_SUCCESS) return {};
+  return failed(ssh_get_error(s));
+}
+
+std::string SshAgent::kill_remote_locked(long pgid) {
+  if (!session_ || session_dead(session_)) return "the connection is gone";
+  if (pgid <= 1) return "its process id is unknown";
+  const std::string p = std::to_string(pgid);
+  // TERM the group, give it up to 2 s, then KILL. dash's kill knows no "--":
+  // a negative pid after the signal names the group.
+  std::string script = "P=" + p +
+                       "\nkill -TERM -$P 2>/dev/null || kill -TERM $P 2>/dev/null || exit 0\n"
+                       "i=0\n"
+                       "while [ $i -lt 20 ] && { kill -0 -$P || kill -0 $P; } 2>/dev/null; do\n"
+                       "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
+                       "done\n"
+                       "kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0\n";
+  std::string remote = "exec /bin/sh -c " + shell_quote(script);
+  ssh_channel k = ssh_channel_new(session_);
+  if (!k) return ssh_get_error(session_);
+  std::string err;
+  if (ssh_channel_open_session(k) != SSH_OK ||
+      ssh_channel_request_exec(k, remote.c_str()) != SSH_OK) {
+    err = ssh_get_error(session_);
+  } else {
+    ssh_channel_send_eof(k);
+    // Waits (bounded by the session timeout) until the kill script is done.
+    if (ssh_channel_get_exit_status(k) != 0) err = "the kill command did not finish";
+  }
+  ssh_channel_close(k);
+  ssh_channel_free(k);
+  return err;
+}
+
+CommandResult SshAgent::run(const Command& cmd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto start = Clock::now();
+  CommandResult r;
+  auto done = [&]() -> CommandResult {
+    r.duration = duration_cast<milliseconds>(Clock::now() - start);
+    return r;
+  };
+  auto lost = [&]() {
+    r.exit_code = -1;
+    r.error = "connection lost to " + where() + " while running the command";
+  };
+
+  // Open a channel; a reused session may have died while idle (server
+  // restart, firewall): then reconnect once. Nothing has run yet, so
+  // retrying is safe.
+  ssh_channel ch = nullptr;
+  for (int attempt = 0; attempt < 2 && !ch; ++attempt) {
+    bool reused = session_ != nullptr;
+    if (!session_) {
+      std::string err = connect_locked();
+      if (!err.empty()) {
+        r.error = err;
+        return done();
+      }
+    }
+    ch = ssh_channel_new(session_);
+    if (ch && ssh_channel_open_session(ch) == SSH_OK) break;
+    std::string err = ssh_get_error(session_);
+    if (ch) ssh_channel_free(ch);
+    ch = nullptr;
+    drop_session_locked();
+    if (!reused) {
+      r.error = "cannot open a channel to " + where() + ": " + err;
+      return done();
+    }
+  }
+  if (!ch) {
+    r.error = "cannot open a channel to " + where();
+    return done();
+  }
+
+  ExitSignal exit_signal;
+  ssh_channel_callbacks_struct callbacks{};
+  callbacks.userdata = &exit_signal;
+  callbacks.channel_exit_signal_function = on_exit_signal;
+  ssh_callbacks_init(&callbacks);
+  ssh_set_channel_callbacks(ch, &callbacks);
+
+  const std::string remote = wrap_for_remote(compose_script(cmd));
+  if (ssh_channel_request_exec(ch, remote.c_str()) != SSH_OK) {
+    bool dead = session_dead(session_);
+    r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " +
+              ssh_get_error(session_);
+    ssh_channel_free(ch);
+    if (dead) drop_session_locked();
+    return done();
+  }
+  ssh_channel_send_eof(ch);  // no stdin: commands that read it see EOF
+
+  Capped out{&r.out, cmd.output_limit};
+  Capped err{&r.err, cmd.output_limit};
+  StderrFilter err_filter(&err);
+  const auto deadline = Clock::now() + cmd.timeout;
+  bool connection_lost = false;
+  std::vector<char> buf(64 * 1024);
+
+  for (;;) {
+    bool progress = false;
+    bool stream_error = false;
+    for (int is_stderr = 0; is_stderr < 2; ++is_stderr) {
+      // Bounded per turn so one busy stream cannot starve the other.
+      for (int i = 0; i < 8; ++i) {
+        int n = ssh_channel_read_nonblocking(ch, buf.data(), static_cast<uint32_t>(buf.size()),
+                                             is_stderr);
+        if (n > 0) {
+          if (is_stderr) err_filter.add(buf.data(), static_cast<std::size_t>(n));
+          else out.add(buf.data(), static_cast<std::size_t>(n));
+          progress = true;
+          continue;
+        }
+        if (n == SSH_ERROR) stream_error = true;
+        break;  // 0: nothing now; SSH_EOF: stream finished
+      }
+    }
+    if (stream_error || session_dead(session_)) {
+      connection_lost = true;
+      break;
+    }
+    if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch)) break;
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      r.timed_out = true;
+      break;
+    }
+    if (progress) continue;
+    // Wait for the socket rather than one stream: ssh_channel_read_timeout
+    // watches only stdout or stderr and returns 0 both on timeout and at EOF.
+    // libssh processes every complete packet it reads, so nothing is left
+    // pending in its buffers when the socket is quiet. Capped at 50 ms so
+    // libssh also gets regular turns to flush window adjustments.
+    auto wait = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(50));
+    pollfd pfd{ssh_get_fd(session_), POLLIN, 0};
+    int wait_ms = static_cast<int>(duration_cast<milliseconds>(wait).count()) + 1;
+    if (pfd.fd >= 0) ::poll(&pfd, 1, wait_ms);
+  }
+
+  if (connection_lost) {
+    err_filter.flush();
+    out.finish();
+    err.finish();
+    lost();
+    ssh_channel_free(ch);
+    drop_session_locked();
+    return done();
+  }
+
+  if (r.timed_out) {
+    std::string kill_err = kill_remote_locked(err_filter.pgid);
+    err_filter.flush();
+    out.finish();
+    err.finish();
+    r.exit_code = -1;
+    if (!kill_err.empty())
+      r.error = "timed out after " + std::to_string(cmd.timeout.count()) +
+                " ms and could not stop the command on " + where() + " (" + kill_err +
+                "); it may still be running there";
+    ssh_channel_close(ch);
+    ssh_channel_free(ch);
+    if (session_dead(session_)) drop_session_locked();
+    return done();
+  }
+
+  err_filter.flush();
+  out.finish();
+  err.finish();
+  int status = ssh_channel_get_exit_status(ch);
+  if (status >= 0) {
+    r.exit_code = status;
+  } else if (exit_signal.signal) {
+    r.exit_code = -1;
+    r.signal = exit_signal.signal;
+  } else {
+    // Closed without an exit status: the outcome is unknown.
+    lost();
+    ssh_channel_free(ch);
+    drop_session_locked();
+    return done();
+  }
+  ssh_channel_close(ch);
+  ssh_channel_free(ch);
+  return done();
+}
+
+}  // namespace baton

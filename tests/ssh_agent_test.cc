@@ -1,1 +1,396 @@
+// SshAgent against a real OpenSSH sshd on 127.0.0.1 (tests/sshd_fixture.h).
+#include "agents/ssh_agent.h"
+
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/sshd_fixture.h"
+
+namespace baton {
+namespace {
+
+using testing::SshdFixture;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void spit(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+}
+
+bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+
+SshOptions options_for(const SshdFixture& sshd) {
+  SshOptions o;
+  o.host_label = "main.db";
+  o.address = sshd.address();
+  o.port = sshd.port();
+  o.user = sshd.user();
+  o.identity = sshd.identity_path();
+  o.known_hosts_file = sshd.known_hosts_path();
+  o.ssh_config_file = "none";  // the machine's ~/.ssh/config is not ours
+  o.connect_timeout = 5s;
+  return o;
+}
+
+Command command(std::string script, std::chrono::milliseconds timeout = 30s) {
+  Command c;
+  c.script = std::move(script);
+  c.timeout = timeout;
+  return c;
+}
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// Waits briefly: a killed process may linger as a zombie until reaped.
+bool process_gone_soon(pid_t pid) {
+  for (int i = 0; i < 20; ++i) {
+    if (process_gone(pid)) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+class SshAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(sshd.ok()) << sshd.error(); }
+  SshdFixture sshd;
+};
+
+TEST_F(SshAgentTest, StdoutStderrAndExitCodeApart) {
+  SshAgent agent(options_for(sshd));
+  CommandResult r = agent.run(command("echo out; echo err >&2; exit 3"));
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_TRUE(r.completed());
+  EXPECT_EQ(agent.describe(), sshd.user() + "@127.0.0.1:" + std::to_string(sshd.port()));
+}
+
+TEST_F(SshAgentTest, RunsWithPosixShellAndNoStdin) {
+  SshAgent agent(options_for(sshd));
+  // cat sees EOF at once instead of hanging on the channel's stdin.
+  CommandResult r = agent.run(command("cat; echo \"$0\"", 5s));
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, "/bin/sh\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(SshAgentTest, VariablesArriveAsPlainData) {
+  SshAgent agent(options_for(sshd));
+  const std::string marker = sshd.scratch_dir() + "/injected";
+  const std::string value = "'; touch " + marker + "; echo '$(id)`id`\"$HOME\\\n\tend";
+  Command c = command("printf '%s' \"$v\"");
+  c.vars = {{"v", value}};
+  CommandResult r = agent.run(c);
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, value);
+  EXPECT_FALSE(file_exists(marker));
+}
+
+TEST_F(SshAgentTest, TenMegabytesOfOutput) {
+  SshAgent agent(options_for(sshd));
+  Command c = command("head -c 10485760 /dev/zero | tr '\\0' x; echo done >&2");
+  c.output_limit = 16u << 20;
+  auto t0 = Clock::now();
+  CommandResult r = agent.run(c);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.out.size(), 10485760u);
+  EXPECT_EQ(r.out.find_first_not_of('x'), std::string::npos);
+  EXPECT_EQ(r.err, "done\n");
+  std::printf("[ info ] 10 MB over ssh in %lld ms\n", static_cast<long long>(ms));
+}
+
+TEST_F(SshAgentTest, OutputCutAtLimitWithMarker) {
+  SshAgent agent(options_for(sshd));
+  Command c = command("head -c 10485760 /dev/zero | tr '\\0' x; echo small >&2");
+  c.output_limit = 1u << 20;
+  CommandResult r = agent.run(c);
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0);  // drained to the end, the command was not killed
+  EXPECT_EQ(r.out, std::string(1u << 20, 'x') + truncation_marker(10485760 - (1u << 20)));
+  EXPECT_EQ(r.err, "small\n");
+}
+
+TEST_F(SshAgentTest, TimeoutKillsTheRemoteProcessGroup) {
+  SshAgent agent(options_for(sshd));
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
+  const std::string bgfile = sshd.scratch_dir() + "/bg";
+  auto t0 = Clock::now();
+  CommandResult r = agent.run(command("sleep 30 & echo $! > " + bgfile + "; echo $$ > " + pidfile +
+                                          "; echo started; sleep 30",
+                                      1s));
+  auto elapsed = Clock::now() - t0;
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.out, "started\n");
+  EXPECT_EQ(r.err, "");  // the wrapper's bookkeeping line is not shown
+  EXPECT_LT(elapsed, 4s);
+  pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+  pid_t bg = static_cast<pid_t>(std::atoi(slurp(bgfile).c_str()));
+  ASSERT_GT(pid, 1);
+  ASSERT_GT(bg, 1);
+  EXPECT_TRUE(process_gone(pid)) << "remote command " << pid << " still running";
+  EXPECT_TRUE(process_gone_soon(bg)) << "background child " << bg << " still running";
+
+  // The session survives a timeout.
+  CommandResult next = agent.run(command("echo again"));
+  EXPECT_TRUE(next.completed()) << next.error;
+  EXPECT_EQ(next.out, "again\n");
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+TEST_F(SshAgentTest, SignalExitIsReported) {
+  SshAgent agent(options_for(sshd));
+  CommandResult r = agent.run(command("kill -KILL $$"));
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_FALSE(r.completed());
+}
+
+TEST_F(SshAgentTest, UnknownHostKeyRefusedWithFingerprint) {
+  const std::string kh = sshd.dir() + "/empty_known_hosts";
+  spit(kh, "");
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("host key of main.db (127.0.0.1:" + std::to_string(sshd.port()) +
+                     ") is unknown: " + sshd.host_key_fingerprint()),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("ssh-keyscan -p " + std::to_string(sshd.port()) + " 127.0.0.1 >> " + kh),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("--accept-new-host-keys"), std::string::npos) << err;
+  EXPECT_EQ(agent.host_key_status(), "unknown");
+  CommandResult r = agent.run(command("echo hi"));
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.error.find("is unknown"), std::string::npos) << r.error;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(slurp(kh), "");
+  EXPECT_EQ(agent.connects(), 0);
+}
+
+TEST_F(SshAgentTest, ChangedHostKeyRefusedEvenWithAcceptNew) {
+  const std::string other = sshd.make_key("other_host_key");
+  ASSERT_FALSE(other.empty());
+  std::istringstream pub(slurp(other + ".pub"));
+  std::string type, key;
+  pub >> type >> key;
+  const std::string kh = sshd.dir() + "/changed_known_hosts";
+  const std::string content = sshd.host_pattern() + " " + type + " " + key + "\n";
+  spit(kh, content);
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  o.accept_new_host_keys = true;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("HOST KEY CHANGED"), std::string::npos) << err;
+  EXPECT_NE(err.find("man-in-the-middle"), std::string::npos) << err;
+  EXPECT_NE(err.find(sshd.host_key_fingerprint()), std::string::npos) << err;
+  EXPECT_EQ(agent.host_key_status(), "changed");
+  EXPECT_FALSE(agent.run(command("true")).completed());
+  EXPECT_EQ(slurp(kh), content);  // never overwritten
+}
+
+TEST_F(SshAgentTest, AcceptNewRecordsKeyForLaterAgents) {
+  const std::string kh = sshd.dir() + "/fresh/dir/known_hosts";  // created on demand
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  o.accept_new_host_keys = true;
+  {
+    SshAgent agent(o);
+    EXPECT_EQ(agent.probe(), "");
+    EXPECT_EQ(agent.host_key_status(), "accepted-new");
+    EXPECT_EQ(agent.host_key_fingerprint(), sshd.host_key_fingerprint());
+  }
+  EXPECT_NE(slurp(kh).find(sshd.host_pattern() + " ssh-ed25519 "), std::string::npos) << slurp(kh);
+
+  o.accept_new_host_keys = false;
+  SshAgent second(o);
+  EXPECT_EQ(second.probe(), "");
+  EXPECT_EQ(second.host_key_status(), "ok");
+  CommandResult r = second.run(command("echo ok"));
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, "ok\n");
+}
+
+TEST_F(SshAgentTest, HostKeyPinMatchIsEnoughWithoutKnownHosts) {
+  const std::string kh = sshd.dir() + "/empty_known_hosts";
+  spit(kh, "");
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  o.host_key_pin = sshd.host_key_fingerprint();
+  SshAgent agent(o);
+  EXPECT_EQ(agent.probe(), "");
+  EXPECT_EQ(agent.host_key_status(), "pinned");
+  CommandResult r = agent.run(command("echo pinned"));
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, "pinned\n");
+}
+
+TEST_F(SshAgentTest, HostKeyPinMismatchRefused) {
+  SshOptions o = options_for(sshd);  // known_hosts would accept it: the pin decides
+  o.host_key_pin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("does not match"), std::string::npos) << err;
+  EXPECT_NE(err.find(sshd.host_key_fingerprint()), std::string::npos) << err;
+  EXPECT_EQ(agent.host_key_status(), "pin-mismatch");
+  EXPECT_FALSE(agent.run(command("true")).completed());
+}
+
+TEST_F(SshAgentTest, WrongIdentityIsAnAuthenticationError) {
+  SshOptions o = options_for(sshd);
+  o.identity = sshd.make_key("stranger");
+  ASSERT_FALSE(o.identity.empty());
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("authentication failed for " + sshd.user() + "@main.db (127.0.0.1:" +
+                     std::to_string(sshd.port()) + ")"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("authorized_keys"), std::string::npos) << err;
+  EXPECT_EQ(agent.host_key_status(), "ok");  // the host was fine
+  CommandResult r = agent.run(command("true"));
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.error.find("authentication failed"), std::string::npos) << r.error;
+}
+
+TEST_F(SshAgentTest, MissingIdentityFileIsAnAuthenticationError) {
+  SshOptions o = options_for(sshd);
+  o.identity = sshd.dir() + "/no_such_key";
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("authentication failed"), std::string::npos) << err;
+  EXPECT_NE(err.find("no_such_key"), std::string::npos) << err;
+}
+
+TEST_F(SshAgentTest, UnreachableHostIsAConnectError) {
+  SshOptions o = options_for(sshd);
+  sshd.stop();
+  SshAgent agent(o);
+  CommandResult r = agent.run(command("true"));
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.error.find("cannot connect to main.db (127.0.0.1:" + std::to_string(sshd.port())),
+            std::string::npos)
+      << r.error;
+}
+
+TEST_F(SshAgentTest, SshdKilledMidCommandIsConnectionLostThenReconnects) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_EQ(agent.probe(), "");
+  std::thread killer([&] {
+    std::this_thread::sleep_for(1s);
+    sshd.stop();
+  });
+  auto t0 = Clock::now();
+  CommandResult r = agent.run(command("echo before; sleep 5; echo after"));
+  auto elapsed = Clock::now() - t0;
+  killer.join();
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.error.find("connection lost to main.db (127.0.0.1:" + std::to_string(sshd.port()) +
+                         ") while running the command"),
+            std::string::npos)
+      << r.error;
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_EQ(r.out.find("after"), std::string::npos);
+  EXPECT_LT(elapsed, 4s);
+
+  ASSERT_EQ(sshd.start(), "");
+  CommandResult again = agent.run(command("echo back"));
+  EXPECT_TRUE(again.completed()) << again.error;
+  EXPECT_EQ(again.out, "back\n");
+  EXPECT_EQ(agent.connects(), 2);
+}
+
+TEST_F(SshAgentTest, IdleSessionDroppedByServerReconnectsTransparently) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  sshd.stop();
+  ASSERT_EQ(sshd.start(), "");
+  CommandResult r = agent.run(command("echo fresh"));
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, "fresh\n");
+  EXPECT_EQ(agent.connects(), 2);
+}
+
+TEST_F(SshAgentTest, SessionIsReused) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_EQ(agent.probe(), "");
+  const int n = 50;
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    CommandResult r = agent.run(command("true"));
+    ASSERT_TRUE(r.completed()) << r.error;
+    ASSERT_EQ(r.exit_code, 0);
+  }
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  EXPECT_EQ(agent.connects(), 1);
+  std::printf("[ info ] %.2f ms per exec on an open session\n", us / 1000.0 / n);
+  EXPECT_LT(us / n, 30000);  // a fresh connect alone costs about 30 ms
+}
+
+TEST_F(SshAgentTest, HonoursSshConfigFile) {
+  const std::string cfg = sshd.dir() + "/ssh_config";
+  spit(cfg, "Host dbalias\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd.port()) +
+                "\n  User " + sshd.user() + "\n  IdentityFile " + sshd.identity_path() + "\n");
+  SshOptions o;
+  o.host_label = "main.db";
+  o.address = "dbalias";
+  o.known_hosts_file = sshd.known_hosts_path();
+  o.ssh_config_file = cfg;
+  o.connect_timeout = 5s;
+  SshAgent agent(o);
+  CommandResult r = agent.run(command("echo via-config"));
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, "via-config\n");
+  EXPECT_EQ(agent.describe(), sshd.user() + "@127.0.0.1:" + std::to_string(sshd.port()));
+}
+
+TEST(SshAgentTwoHosts, ParallelRunsOverlap) {
+  SshdFixture a, b;
+  ASSERT_TRUE(a.ok()) << a.error();
+  ASSERT_TRUE(b.ok()) << b.error();
+  SshAgent agent_a(options_for(a)), agent_b(options_for(b));
+  ASSERT_EQ(agent_a.probe(), "");
+  ASSERT_EQ(agent_b.probe(), "");
+  CommandResult ra, rb;
+  auto t0 = Clock::now();
+  std::thread ta([&] { ra = agent_a.run(command("sleep 1; echo a")); });
+  std::thread tb([&] { rb = agent_b.run(command("sleep 1; echo b")); });
+  ta.join();
+  tb.join();
+  auto elapsed = Clock::now() - t0;
+  EXPECT_TRUE(ra.completed()) << ra.error;
+  EXPECT_TRUE(rb.completed()) << rb.error;
+  EXPECT_EQ(ra.out, "a\n");
+  EXPECT_EQ(rb.out, "b\n");
+  EXPECT_LT(elapsed, 1800ms);
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,91 @@
+// Runs commands on a remote host over SSH (libssh 0.10). One session per
+// agent, opened on first use and reused; the orchestrator gives each host its
+// own agent, so a session is only ever driven by one thread at a time.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "agents/agent.h"
+
+// libssh's ssh_session is a pointer to this; keeps libssh.h out of users.
+struct ssh_session_struct;
+
+namespace baton {
+
+struct SshOptions {
+  std::string host_label;  // "main.db", for messages
+  std::string address;
+  int port = 0;            // 0: ~/.ssh/config or 22
+  std::string user;        // empty: ~/.ssh/config or the current user
+  std::string identity;    // empty: ssh-agent, then ~/.ssh/config / defaults
+  std::string host_key_pin;      // "SHA256:...", optional
+  std::string known_hosts_file;  // empty: ~/.ssh/known_hosts
+  bool accept_new_host_keys = false;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+  std::string ssh_config_file;   // empty: ~/.ssh/config; "none": skip
+};
+
+// What the host key check found, for `baton check`.
+enum class HostKeyStatus {
+  not_checked,   // no connection attempted yet (or it failed before the check)
+  ok,            // in known_hosts
+  pinned,        // matches the runbook's host_key pin
+  accepted_new,  // was unknown, recorded in known_hosts (--accept-new-host-keys)
+  unknown,       // not in known_hosts: refused
+  changed,       // differs from known_hosts: refused
+  pin_mismatch,  // differs from the pin: refused
+  error,         // known_hosts unreadable or similar: refused
+};
+const char* to_string(HostKeyStatus s);
+
+class SshAgent : public Agent {
+ public:
+  explicit SshAgent(SshOptions opts);
+  ~SshAgent() override;
+  SshAgent(const SshAgent&) = delete;
+  SshAgent& operator=(const SshAgent&) = delete;
+
+  CommandResult run(const Command& cmd) override;
+  // Connect, check the host key, authenticate; "" when all is well.
+  std::string probe() override;
+  // "user@address:port".
+  std::string describe() const override;
+
+  HostKeyStatus host_key_state() const;
+  std::string host_key_status() const { return to_string(host_key_state()); }
+  // "SHA256:..." of the key the server offered, once connected.
+  std::string host_key_fingerprint() const;
+  // Sessions opened successfully so far (reuse shows as 1 for many runs).
+  int connects() const { return connects_.load(); }
+  // Close the session; the next run() or probe() opens a new one.
+  void disconnect();
+
+ private:
+  std::string connect_locked();
+  std::string check_host_key_locked(ssh_session_struct* s);
+  std::string authenticate_locked(ssh_session_struct* s);
+  void drop_session_locked();
+  std::string kill_remote_locked(long pgid);
+  void set_key_state(HostKeyStatus st, const std::string& fingerprint);
+  // "main.db (10.0.0.5:22)"
+  std::string where() const;
+  std::string user_at() const;
+
+  const SshOptions opts_;
+  std::mutex mu_;  // serialises run()/probe(); guards session_
+  ssh_session_struct* session_ = nullptr;
+  std::atomic<int> connects_{0};
+
+  // Effective values after ~/.ssh/config, for messages and describe().
+  mutable std::mutex info_mu_;
+  std::string eff_address_;
+  int eff_port_ = 0;
+  std::string eff_user_;
+  std::string known_hosts_path_;
+  HostKeyStatus key_state_ = HostKeyStatus::not_checked;
+  std::string fingerprint_;
+};
+
+}  // namespace baton
