@@ -1,1 +1,489 @@
-// placeholder
+#include "orchestrator/executor.h"
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <regex>
+#include <thread>
+
+#include "orchestrator/plan.h"
+
+namespace baton {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+const Host* find_host(const Runbook& rb, const std::string& label) {
+  for (const Site& s : rb.sites)
+    for (const Host& h : s.hosts)
+      if (h.label() == label) return &h;
+  return nullptr;
+}
+
+// Absolute directory of the runbook: scripts beside it are found from there.
+std::string runbook_dir(const std::string& path) {
+  char buf[4096];
+  std::string abs = path;
+  if (::realpath(path.c_str(), buf)) abs = buf;
+  size_t slash = abs.rfind('/');
+  return slash == std::string::npos ? "." : abs.substr(0, slash == 0 ? 1 : slash);
+}
+
+// Forwards machine transitions to the executor.
+struct Listener : MachineObserver {
+  std::function<void(const std::string&, MachineEvent, const std::string&)> fn;
+  void on_transition(const std::string& from, MachineEvent e, const std::string& to) override {
+    fn(from, e, to);
+  }
+};
+
+}  // namespace
+
+AgentPool::Slot& AgentPool::slot(const Host& h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& s = slots_[h.label()];
+  if (!s) s = std::make_unique<Slot>();
+  return *s;
+}
+
+Agent& AgentPool::agent(const Host& h) {
+  Slot& s = slot(h);
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.agent) s.agent = factory_(h);
+  return *s.agent;
+}
+
+CommandResult AgentPool::run(const Host& h, const Command& c) {
+  Slot& s = slot(h);
+  std::lock_guard<std::mutex> lock(s.mu);  // One session per host, one user at a time.
+  if (!s.agent) s.agent = factory_(h);
+  return s.agent->run(c);
+}
+
+std::string check_expectations(const Step& s, const CommandResult& r) {
+  if (r.exit_code != s.expect_exit) {
+    std::string why = "exit code " + std::to_string(r.exit_code);
+    if (s.expect_exit != 0) why += ", expected " + std::to_string(s.expect_exit);
+    std::string err = tail_lines(r.err, 3);
+    if (!err.empty()) why += ": " + err;
+    return why;
+  }
+  if (s.expect_stdout && trim(r.out) != *s.expect_stdout)
+    return "stdout was \"" + tail_lines(trim(r.out), 3) + "\", expected \"" + *s.expect_stdout + "\"";
+  if (s.expect_match) {
+    try {
+      if (!std::regex_search(r.out, std::regex(*s.expect_match)))
+        return "stdout \"" + tail_lines(trim(r.out), 3) + "\" does not match /" + *s.expect_match + "/";
+    } catch (const std::regex_error& e) {
+      return std::string("bad expect_match: ") + e.what();
+    }
+  }
+  return {};
+}
+
+Executor::Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink& events,
+                   ExecutorOptions opts)
+    : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)) {}
+
+void Executor::emit(RunEvent e) {
+  e.run_id = opts_.run_id;
+  if (e.operation.empty()) e.operation = std::string(name(op_));
+  events_.emit(e);
+}
+
+Vars Executor::vars_now() {
+  Vars v = rb_.vars;
+  std::lock_guard<std::mutex> lock(mu_);
+  v.emplace_back("BATON_OPERATION", std::string(name(op_)));
+  v.emplace_back("BATON_RUN_ID", opts_.run_id);
+  v.emplace_back("BATON_RUNBOOK", rb_.name);
+  v.emplace_back("BATON_RUNBOOK_DIR", runbook_dir(rb_.path));
+  v.emplace_back("BATON_SOURCE_SITE", state_.roles.source);
+  v.emplace_back("BATON_TARGET_SITE", state_.roles.target);
+  v.emplace_back("BATON_DRILL", op_ == Operation::drill ? "1" : "0");
+  for (const auto& kv : state_.captures) v.push_back(kv);
+  return v;
+}
+
+std::vector<std::string> Executor::confirmations_needed() const {
+  std::vector<std::string> q;
+  for (const Step& s : rb_.steps) {
+    if (s.confirm.empty() || !skip_reason(s, op_).empty()) continue;
+    bool done = false;
+    for (const DoneStep& d : state_.done) done = done || d.id == s.id;
+    if (!done) q.push_back(s.id + ": " + s.confirm);
+  }
+  return q;
+}
+
+bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why,
+                               std::string* captured) {
+  const int max = s.retries + 1;
+  for (int a = 1; a <= max; ++a) {
+    RunEvent st{EventKind::step_started};
+    st.phase = std::string(name(s.phase));
+    st.step = s.id;
+    st.host = h.label();
+    st.attempt = a;
+    st.max_attempts = max;
+    emit(st);
+
+    Command c;
+    c.script = s.run;
+    c.vars = vars;
+    c.timeout = s.timeout;
+    CommandResult r = agents_.run(h, c);
+    std::string fail;
+    if (!r.error.empty()) fail = r.error;
+    else if (r.timed_out) fail = "timed out after " + format_duration(s.timeout) + " (killed)";
+    else if (r.signal) fail = "killed by signal " + std::to_string(r.signal);
+    else fail = check_expectations(s, r);
+
+    RunEvent fin = st;
+    fin.kind = EventKind::step_finished;
+    fin.exit_code = r.exit_code;
+    fin.signal = r.signal;
+    fin.duration = r.duration;
+    fin.out_tail = tail_lines(r.out, 5);
+    fin.err_tail = tail_lines(r.err, 5);
+    fin.reason = fail;
+    if (fail.empty()) {
+      fin.status = "ok";
+      if (!s.capture.empty()) {
+        *captured = trim(r.out);
+        fin.captures.emplace_back(s.capture, *captured);
+      }
+      emit(fin);
+      return true;
+    }
+    fin.status = a < max ? "retry" : (r.timed_out ? "timed_out" : "failed");
+    emit(fin);
+    *why = fail;
+    if (a < max) std::this_thread::sleep_for(s.retry_delay);
+  }
+  return false;
+}
+
+Executor::StepOutcome Executor::run_step(const Step& s) {
+  StepOutcome out;
+  if (!s.confirm.empty() && !opts_.yes) {
+    if (!opts_.ask || !opts_.ask(s.confirm)) {
+      out.refused = true;
+      out.why = opts_.ask ? "refused by the operator" : "needs confirmation: " + s.confirm + " (use --yes)";
+      RunEvent e{EventKind::step_finished};
+      e.phase = std::string(name(s.phase));
+      e.step = s.id;
+      e.status = "refused";
+      e.reason = out.why;
+      emit(e);
+      return out;
+    }
+  }
+  std::string err;
+  std::vector<const Host*> hosts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hosts = resolve_hosts(rb_, state_.roles, s.on, &err);
+  }
+  if (!err.empty()) {
+    out.why = err;
+    return out;
+  }
+  const Vars vars = vars_now();
+  std::vector<std::string> whys(hosts.size()), caps(hosts.size());
+  std::vector<char> oks(hosts.size(), 0);
+  auto one = [&](size_t i) { oks[i] = attempt_on_host(s, *hosts[i], vars, &whys[i], &caps[i]); };
+  if (hosts.size() == 1) {
+    one(0);
+  } else {
+    std::vector<std::thread> ts;
+    for (size_t i = 0; i < hosts.size(); ++i) ts.emplace_back(one, i);
+    for (auto& t : ts) t.join();
+  }
+  out.ok = true;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    out.hosts.push_back(hosts[i]->label());
+    if (!oks[i]) {
+      out.ok = false;
+      out.why = "on " + hosts[i]->label() + " (" + agents_.agent(*hosts[i]).describe() + "): " + whys[i];
+    }
+  }
+  if (out.ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_.done.push_back({s.id, out.hosts});
+    if (!s.capture.empty()) {
+      for (auto& kv : state_.captures)
+        if (kv.first == s.capture) kv.second = caps[0];
+      bool found = false;
+      for (auto& kv : state_.captures) found = found || kv.first == s.capture;
+      if (!found) state_.captures.emplace_back(s.capture, caps[0]);
+    }
+  }
+  return out;
+}
+
+bool Executor::run_phase(Phase p, bool* refused, std::string* why) {
+  std::vector<const Step*> todo;
+  for (const Step& s : rb_.steps) {
+    if (s.phase != p) continue;
+    std::string skip = skip_reason(s, op_);
+    bool done = false;
+    for (const DoneStep& d : state_.done) done = done || d.id == s.id;
+    if (!skip.empty() || done) {
+      RunEvent e{EventKind::step_skipped};
+      e.phase = std::string(name(p));
+      e.step = s.id;
+      e.reason = done ? "already done" : skip;
+      emit(e);
+      continue;
+    }
+    todo.push_back(&s);
+  }
+  bool ok = true;
+  for (const auto& batch : batches(todo)) {
+    std::vector<StepOutcome> outs(batch.size());
+    if (batch.size() == 1) {
+      outs[0] = run_step(*batch[0]);
+    } else {
+      std::vector<std::thread> ts;
+      for (size_t i = 0; i < batch.size(); ++i)
+        ts.emplace_back([&, i] { outs[i] = run_step(*batch[i]); });
+      for (auto& t : ts) t.join();
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Step& s = *batch[i];
+      if (outs[i].ok) continue;
+      if (s.on_failure == OnFailure::continue_ && !outs[i].refused) {
+        RunEvent e{EventKind::message};
+        e.phase = std::string(name(p));
+        e.step = s.id;
+        e.reason = "step " + s.id + " failed, continuing (on_failure = \"continue\"): " + outs[i].why;
+        emit(e);
+        continue;
+      }
+      ok = false;
+      *refused = *refused || outs[i].refused;
+      if (why->empty()) *why = "step " + s.id + " failed " + outs[i].why;
+      if (s.on_failure == OnFailure::rollback) want_rollback_ = true;
+    }
+    if (!ok) break;
+  }
+  return ok;
+}
+
+bool Executor::rollback(std::string* why) {
+  std::vector<DoneStep> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done = state_.done;
+  }
+  for (auto it = done.rbegin(); it != done.rend(); ++it) {
+    const Step* s = nullptr;
+    for (const Step& st : rb_.steps)
+      if (st.id == it->id) s = &st;
+    if (!s || s->undo.empty() || state_.undone.count(s->id)) continue;
+    Step undo = *s;
+    undo.run = s->undo;
+    undo.retries = 0;
+    undo.expect_exit = 0;
+    undo.expect_stdout.reset();
+    undo.expect_match.reset();
+    undo.capture.clear();
+    const Vars vars = vars_now();
+    for (const std::string& label : it->hosts) {
+      const Host* h = find_host(rb_, label);
+      if (!h) continue;
+      RunEvent st{EventKind::step_started};
+      st.phase = "rollback";
+      st.step = s->id;
+      st.host = label;
+      st.attempt = st.max_attempts = 1;
+      st.rollback = true;
+      emit(st);
+      Command c{undo.run, vars, undo.timeout};
+      CommandResult r = agents_.run(*h, c);
+      std::string fail = !r.error.empty() ? r.error
+                         : r.timed_out     ? "timed out after " + format_duration(undo.timeout)
+                                           : check_expectations(undo, r);
+      RunEvent fin = st;
+      fin.kind = EventKind::step_finished;
+      fin.status = fail.empty() ? "ok" : "failed";
+      fin.exit_code = r.exit_code;
+      fin.duration = r.duration;
+      fin.reason = fail;
+      fin.out_tail = tail_lines(r.out, 5);
+      fin.err_tail = tail_lines(r.err, 5);
+      emit(fin);
+      if (!fail.empty()) {
+        *why = "undo of step " + s->id + " failed on " + label + ": " + fail;
+        return false;
+      }
+    }
+    state_.undone.insert(s->id);
+  }
+  return true;
+}
+
+RunResult Executor::run(RunState initial) {
+  const auto t0 = Clock::now();
+  state_ = std::move(initial);
+  RunResult res;
+  Listener listener;
+  listener.fn = [this](const std::string& from, MachineEvent e, const std::string& to) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_.machine_events.push_back(e);
+    }
+    RunEvent ev{EventKind::transition};
+    ev.from = from;
+    ev.event = std::string(name(e));
+    ev.to = to;
+    emit(ev);
+  };
+  Machine m(op_, &listener);
+  const bool fresh = state_.machine_events.empty();
+  if (!fresh) {
+    std::string err = m.replay(state_.machine_events);
+    if (!err.empty()) {
+      res.exit_code = 1;
+      res.message = "cannot rebuild the run's state from its journal: " + err;
+      return res;
+    }
+  }
+  auto finish = [&](int code, std::string msg) {
+    res.exit_code = code;
+    res.message = std::move(msg);
+    res.state = m.state();
+    res.elapsed = std::chrono::duration_cast<Millis>(Clock::now() - t0);
+    res.roles = state_.roles;
+    return res;
+  };
+
+  // Never act on a stale side: it may hold writes the new source lacks.
+  if (fresh && op_ != Operation::reverse_sync && !state_.roles.stale.empty())
+    return finish(3, "site " + state_.roles.stale +
+                         " is stale after a failover; run `baton reverse-sync " + rb_.path +
+                         "` first to make it a replica again");
+  if (!opts_.yes && !opts_.ask) {
+    auto qs = confirmations_needed();
+    if (!qs.empty()) {
+      std::string msg = "confirmation needed and no terminal to ask on; rerun with --yes to answer:";
+      for (const auto& q : qs) msg += "\n  " + q;
+      return finish(4, msg);
+    }
+  }
+
+  if (fresh) {
+    RunEvent e{EventKind::run_started};
+    e.runbook = rb_.path;
+    e.source = state_.roles.source;
+    e.target = state_.roles.target;
+    e.stale = state_.roles.stale;
+    emit(e);
+    m.fire(MachineEvent::start);
+  } else if (m.failed()) {
+    std::string err = m.fire(opts_.recovery.value_or(MachineEvent::resume));
+    if (!err.empty()) return finish(2, err);
+  }
+
+  bool refused = false;
+  std::string failure;
+  bool tried_rollback = false;
+  for (;;) {
+    if (std::optional<Phase> p = m.phase()) {
+      RunEvent e{EventKind::phase_entered};
+      e.phase = std::string(name(*p));
+      emit(e);
+      std::string why;
+      bool r = false;
+      if (run_phase(*p, &r, &why)) {
+        if (*p == Phase::promote && op_ != Operation::drill) {
+          Roles n = roles_after_promote(state_.roles, op_);
+          std::string err = opts_.save_roles ? opts_.save_roles(n) : "";
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            state_.roles = n;
+          }
+          RunEvent rc{EventKind::roles_changed};
+          rc.source = n.source;
+          rc.target = n.target;
+          rc.stale = n.stale;
+          rc.reason = err;
+          emit(rc);
+        }
+        if (*p == Phase::reverse_sync && op_ == Operation::reverse_sync && !state_.roles.stale.empty()) {
+          Roles n = state_.roles;
+          n.stale.clear();
+          std::string err = opts_.save_roles ? opts_.save_roles(n) : "";
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            state_.roles = n;
+          }
+          RunEvent rc{EventKind::roles_changed};
+          rc.source = n.source;
+          rc.target = n.target;
+          rc.reason = err;
+          emit(rc);
+        }
+        m.fire(MachineEvent::phase_done);
+      } else {
+        refused = refused || r;
+        if (failure.empty()) failure = why;
+        m.fire(MachineEvent::step_failed);
+      }
+    } else if (m.state() == "rolling_back") {
+      std::string why;
+      if (rollback(&why)) {
+        m.fire(MachineEvent::rollback_done);
+      } else {
+        failure = why;
+        m.fire(MachineEvent::step_failed);
+      }
+    } else if (m.failed() && want_rollback_ && !tried_rollback) {
+      tried_rollback = true;
+      m.fire(MachineEvent::rollback);
+    } else {
+      break;
+    }
+  }
+
+  int code = 0;
+  std::string msg;
+  const std::string st = m.state();
+  if (st == "completed") {
+    code = 0;
+  } else if (st == "failed") {
+    std::optional<Phase> fp = m.failed_phase();
+    code = refused ? 4 : (fp == Phase::preflight ? 3 : 1);
+    msg = std::string(name(op_)) + " failed";
+    if (fp) msg += " in " + std::string(name(*fp));
+    msg += ": " + failure + ".";
+    if (code == 3) msg += " Nothing was changed.";
+    msg += " Fix the cause, then `baton resume " + rb_.path +
+           "` retries from the failed step (or `--rollback`, `--abort`).";
+  } else if (st == "rolled_back") {
+    code = 1;
+    msg = std::string(name(op_)) + " failed and was rolled back: " + failure;
+  } else {
+    code = 1;
+    msg = std::string(name(op_)) + " ended " + st + (failure.empty() ? "" : ": " + failure);
+  }
+  finish(code, msg);
+  RunEvent e{EventKind::run_finished};
+  e.status = st;
+  e.exit_code = code;
+  e.duration = res.elapsed;
+  e.reason = msg;
+  if (rb_.rto) e.rto = std::to_string(rb_.rto->count()) + "ms";
+  emit(e);
+  return res;
+}
+
+}  // namespace baton

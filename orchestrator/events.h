@@ -1,0 +1,78 @@
+// Everything a run does passes through here as a RunEvent: state changes
+// and step outcomes. Sinks render them (terminal, JSON lines) or record
+// them (the journal) -- one place, so nothing is told one way and not another.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runbooks/duration.h"
+
+namespace baton {
+
+enum class EventKind {
+  run_started,     // operation, runbook, run id
+  transition,      // state machine: from --event--> to
+  phase_entered,   // phase
+  step_skipped,    // step, reason
+  step_started,    // step, host, attempt
+  step_finished,   // step, host, attempt, status, exit, duration, tails
+  roles_changed,   // new source/target, stale side
+  message,         // a note for the operator
+  run_finished,    // state, exit code, elapsed
+};
+
+std::string_view name(EventKind k);
+
+struct RunEvent {
+  explicit RunEvent(EventKind k = EventKind::message) : kind(k) {}
+  EventKind kind;
+  std::string run_id;
+  std::string operation;
+  std::string runbook;
+  std::string phase;
+  std::string step;
+  std::string host;
+  int attempt = 0;
+  int max_attempts = 0;
+  std::string status;  // ok | failed | retry | timed_out | skipped | refused
+  int exit_code = -1;
+  int signal = 0;
+  Millis duration{0};
+  std::string reason;  // why skipped or failed, or the message text
+  std::string from, event, to;
+  std::vector<std::pair<std::string, std::string>> captures;
+  std::string out_tail, err_tail;
+  std::string source, target, stale;
+  std::string rto;  // for run_finished
+  bool rollback = false;  // an undo command, not the step itself
+  long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
+};
+
+// One JSON object, no newline.
+std::string to_json(const RunEvent& e);
+std::string json_escape(const std::string& s);
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void emit(const RunEvent& e) = 0;
+};
+
+// Fans events out to every sink, one event at a time (steps run in threads).
+class EventBus : public EventSink {
+ public:
+  void add(EventSink* sink) { sinks_.push_back(sink); }
+  void emit(const RunEvent& e) override;
+
+ private:
+  std::mutex mu_;
+  std::vector<EventSink*> sinks_;
+};
+
+// Last n lines of text, for reports.
+std::string tail_lines(const std::string& text, int n);
+
+}  // namespace baton

@@ -1,0 +1,58 @@
+// The state directory of one runbook: roles, the run lock, journals.
+#pragma once
+#include <string>
+
+namespace baton {
+
+// Which site serves production now, which follows, and which (if any) is
+// stale after a failover and must be reverse-synced before switching back.
+struct Roles {
+  std::string source;
+  std::string target;
+  std::string stale;  // a site name, or empty
+};
+
+// DIR from --state-dir, else $BATON_STATE_DIR, else $XDG_STATE_HOME/baton,
+// else ~/.local/state/baton.
+std::string state_root(const std::string& flag);
+
+class StateDir {
+ public:
+  // Creates ROOT/NAME with mode 0700 (and ROOT if needed). Error: message.
+  static std::string open(const std::string& root, const std::string& runbook_name, StateDir* out);
+
+  const std::string& path() const { return path_; }
+  bool has_roles() const;
+  // Roles from the state, or the runbook's initial ones.
+  Roles load_roles(const Roles& initial) const;
+  // Atomic: temporary file, fsync, rename, fsync of the directory.
+  std::string save_roles(const Roles& r) const;
+
+ private:
+  std::string path_;
+};
+
+// Writes `content` to `path` atomically and durably. Error: message.
+std::string write_file_atomic(const std::string& path, const std::string& content);
+std::string read_file(const std::string& path, bool* ok = nullptr);
+
+}  // namespace baton
+
+namespace baton {
+
+// One run per runbook at a time: flock on STATE/lock, released by the
+// kernel if Baton dies. The file names the holder.
+class RunLock {
+ public:
+  RunLock() = default;
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  // Empty on success; otherwise who holds it (pid, host, user, operation, start).
+  std::string acquire(const StateDir& dir, const std::string& holder_info);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace baton
