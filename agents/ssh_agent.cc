@@ -425,14 +425,29 @@ std::string SshAgent::kill_remote_locked(long pgid) {
   if (pgid <= 1) return "its process id is unknown";
   const std::string p = std::to_string(pgid);
   // TERM the group, give it up to 2 s, then KILL. dash's kill knows no "--":
-  // a negative pid after the signal names the group.
-  std::string script = "P=" + p +
-                       "\nkill -TERM -$P 2>/dev/null || kill -TERM $P 2>/dev/null || exit 0\n"
-                       "i=0\n"
-                       "while [ $i -lt 20 ] && { kill -0 -$P || kill -0 $P; } 2>/dev/null; do\n"
-                       "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
-                       "done\n"
-                       "kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0\n";
+  // a negative pid after the signal names the group. Killed members may stay
+  // zombies until their (re)parent reaps them, and kill -0 counts zombies, so
+  // on Linux look for live members in /proc instead (builtins only: no fork
+  // per process).
+  std::string script = "P=" + p + R"(
+kill -TERM -$P 2>/dev/null || kill -TERM $P 2>/dev/null || exit 0
+alive() {
+  if [ -r /proc/self/stat ]; then
+    for f in /proc/[0-9]*/stat; do
+      read -r s < "$f" 2>/dev/null || continue
+      set -- ${s##*') '}
+      [ "$1" != Z ] && [ "$3" = "$P" ] && return 0
+    done
+    return 1
+  fi
+  { kill -0 -$P || kill -0 $P; } 2>/dev/null
+}
+i=0
+while [ $i -lt 20 ] && alive; do
+  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))
+done
+kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
+)";
   std::string remote = "exec /bin/sh -c " + shell_quote(script);
   ssh_channel k = ssh_channel_new(session_);
   if (!k) return ssh_get_error(session_);
