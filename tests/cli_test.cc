@@ -1,1 +1,238 @@
+// Runs the built `baton` binary as an operator would, and checks exit
+// codes and output.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "agents/local_agent.h"
+#include "agents/shell.h"
+
+namespace baton {
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/baton-cli-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf " + shell_quote(path)).c_str()); }
+};
+
+// Runs a shell command line; stdin is /dev/null (no terminal).
+CommandResult sh(const std::string& line, Vars env = {}) {
+  LocalAgent a;
+  Command c;
+  c.script = line;
+  c.vars = std::move(env);
+  c.timeout = std::chrono::seconds(60);
+  return a.run(c);
+}
+
+std::string baton() { return shell_quote(BATON_BINARY); }
+std::string example() { return std::string(BATON_SOURCE_DIR) + "/examples/local"; }
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+const char* kHeader = R"([runbook]
+name = "t"
+rto = "1m"
+[sites.a.hosts.h]
+address = "local"
+[sites.b.hosts.h]
+address = "local"
+[replication]
+source = "a"
+target = "b"
+)";
+
+TEST(Cli, ValidateOkExitsZero) {
+  CommandResult r = sh(baton() + " validate " + shell_quote(example() + "/runbook.toml"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ok"), std::string::npos);
+}
+
+TEST(Cli, ValidateErrorsAreFileLineColAndExitTwo) {
+  TempDir d;
+  std::string rb = d.path + "/bad.toml";
+  write(rb, std::string(kHeader) + "[[step]]\nid = \"x\"\nphase = \"promotee\"\non = \"source\"\nrun = \"true\"\nretires = 3\n");
+  CommandResult r = sh(baton() + " validate " + shell_quote(rb));
+  EXPECT_EQ(r.exit_code, 2);
+  std::regex line(R"(^/tmp/baton-cli-\w+/bad\.toml:\d+:\d+: .+$)");
+  std::istringstream in(r.err);
+  std::string l;
+  int matched = 0;
+  while (std::getline(in, l)) matched += std::regex_match(l, line);
+  EXPECT_EQ(matched, 2) << r.err;  // Both mistakes, one pass.
+  EXPECT_NE(r.err.find("bad.toml:13:9:"), std::string::npos) << r.err;  // phase value
+  EXPECT_NE(r.err.find("did you mean \"retries\""), std::string::npos) << r.err;
+}
+
+TEST(Cli, UsageErrorExitsTwo) {
+  EXPECT_EQ(sh(baton() + " frobnicate x").exit_code, 2);
+  EXPECT_EQ(sh(baton() + " plan " + shell_quote(example() + "/runbook.toml") + " sideways").exit_code, 2);
+  EXPECT_EQ(sh(baton()).exit_code, 2);
+}
+
+TEST(Cli, GraphIsAcceptedByDot) {
+  TempDir d;
+  CommandResult r = sh(baton() + " graph > " + d.path + "/m.dot && dot -Tsvg " + d.path + "/m.dot > " + d.path + "/m.svg");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  CommandResult r2 = sh(baton() + " graph " + shell_quote(example() + "/runbook.toml") + " | dot -Tsvg >/dev/null");
+  EXPECT_EQ(r2.exit_code, 0) << r2.err;
+  CommandResult r3 = sh(baton() + " graph");
+  EXPECT_NE(r3.out.find("failed -> rolling_back"), std::string::npos);
+}
+
+TEST(Cli, PlanShowsWhatRunsWhereAndWhySkipped) {
+  CommandResult r = sh(baton() + " plan " + shell_quote(example() + "/runbook.toml") + " drill");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("skip  stop-app  (not marked drill-safe"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run   drill-clone  on target -> dr.app"), std::string::npos) << r.out;
+}
+
+struct RunCase {
+  std::string steps;
+  std::string flags;
+};
+
+CommandResult run_book(const TempDir& d, const std::string& verb, const std::string& steps,
+                       const std::string& flags = "") {
+  std::string rb = d.path + "/rb.toml";
+  write(rb, std::string(kHeader) + steps);
+  return sh(baton() + " " + verb + " " + shell_quote(rb) + " --state-dir " + shell_quote(d.path + "/state") + " " + flags);
+}
+
+TEST(Cli, ExitCodes) {
+  {
+    TempDir d;
+    CommandResult r = run_book(d, "switchover", "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"true\"\n");
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  {
+    TempDir d;
+    CommandResult r = run_book(d, "switchover", "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"echo boom >&2; exit 7\"\n");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("step s failed on b.h"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("boom"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("baton resume"), std::string::npos) << r.err;  // What to do next.
+  }
+  {
+    TempDir d;
+    CommandResult r = run_book(d, "switchover",
+                               "[[step]]\nid = \"p\"\nphase = \"preflight\"\non = \"source\"\nrun = \"false\"\n"
+                               "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"touch " + d.path + "/promoted\"\n");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find("Nothing was changed"), std::string::npos) << r.err;
+    EXPECT_NE(::access((d.path + "/promoted").c_str(), F_OK), 0);
+  }
+  {
+    TempDir d;
+    CommandResult r = run_book(d, "failover",
+                               "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"touch " + d.path +
+                                   "/promoted\"\nconfirm = \"Is site a really down?\"\n");
+    EXPECT_EQ(r.exit_code, 4);
+    EXPECT_NE(r.err.find("Is site a really down?"), std::string::npos) << r.err;
+    EXPECT_NE(::access((d.path + "/promoted").c_str(), F_OK), 0);
+    CommandResult y = run_book(d, "failover",
+                               "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"touch " + d.path +
+                                   "/promoted\"\nconfirm = \"Is site a really down?\"\n", "--yes");
+    EXPECT_EQ(y.exit_code, 0) << y.err;
+    EXPECT_EQ(::access((d.path + "/promoted").c_str(), F_OK), 0);
+  }
+}
+
+TEST(Cli, SecondRunWhileLockedExitsFive) {
+  TempDir d;
+  std::string steps = "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"true\"\n";
+  ASSERT_EQ(run_book(d, "drill", steps).exit_code, 0);
+  int fd = ::open((d.path + "/state/t/lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  CommandResult r = run_book(d, "switchover", steps);
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_NE(r.err.find("another run holds the lock"), std::string::npos) << r.err;
+}
+
+TEST(Cli, JsonPrintsOneEventPerLine) {
+  TempDir d;
+  CommandResult r = run_book(d, "switchover", "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"echo hi\"\n", "--json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string l;
+  int n = 0;
+  bool finished = false;
+  while (std::getline(in, l)) {
+    ++n;
+    EXPECT_EQ(l.front(), '{');
+    EXPECT_EQ(l.back(), '}');
+    finished = finished || l.find("\"event\":\"run_finished\"") != std::string::npos;
+  }
+  EXPECT_GT(n, 5);
+  EXPECT_TRUE(finished);
+}
+
+// Every file under dir with its bytes: a byte-for-byte picture.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  CommandResult r = sh("cd " + shell_quote(dir) + " && find . -type f | LC_ALL=C sort");
+  std::map<std::string, std::string> m;
+  std::istringstream in(r.out);
+  std::string f;
+  while (std::getline(in, f)) {
+    std::ifstream file(dir + "/" + f, std::ios::binary);
+    std::stringstream ss;
+    ss << file.rdbuf();
+    m[f] = ss.str();
+  }
+  return m;
+}
+
+TEST(Cli, DrillOfTheExampleLeavesProductionUnchanged) {
+  TempDir d;
+  Vars env = {{"BATON_EXAMPLE_ROOT", d.path + "/sites"}};
+  ASSERT_EQ(sh(shell_quote(example() + "/site.sh") + " init --no-app", env).exit_code, 0);
+  auto before = snapshot(d.path + "/sites/main");
+  std::string active_before = snapshot(d.path + "/sites").at("./active");
+  ASSERT_FALSE(before.empty());
+  CommandResult r = sh(baton() + " drill " + shell_quote(example() + "/runbook.toml") + " --state-dir " +
+                           shell_quote(d.path + "/state"), env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("drill-app-takes-orders"), std::string::npos);
+  EXPECT_EQ(snapshot(d.path + "/sites/main"), before);
+  EXPECT_EQ(snapshot(d.path + "/sites").at("./active"), active_before);
+  EXPECT_NE(::access((d.path + "/sites/drill").c_str(), F_OK), 0);  // Cleanup ran.
+  sh(shell_quote(example() + "/site.sh") + " teardown", env);
+}
+
+TEST(Cli, SwitchoverOfTheExampleAndBack) {
+  TempDir d;
+  Vars env = {{"BATON_EXAMPLE_ROOT", d.path + "/sites"}};
+  const std::string site = shell_quote(example() + "/site.sh");
+  const std::string run = baton() + " switchover " + shell_quote(example() + "/runbook.toml") + " --state-dir " +
+                          shell_quote(d.path + "/state");
+  ASSERT_EQ(sh(site + " init", env).exit_code, 0);
+  CommandResult r = sh(run, env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(sh(site + " serve", env).out.rfind("dr serves", 0), 0u);
+  EXPECT_NE(snapshot(d.path + "/state").at("./local-example/roles").find("source=dr"), std::string::npos);
+  // Nothing the old source took is missing on the new one.
+  std::string old_log = snapshot(d.path + "/sites/main").at("./data/orders.log");
+  std::string new_log = snapshot(d.path + "/sites/dr").at("./data/orders.log");
+  EXPECT_EQ(new_log.compare(0, old_log.size(), old_log), 0);
+  CommandResult back = sh(run, env);
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_EQ(sh(site + " serve", env).out.rfind("main serves", 0), 0u);
+  sh(site + " teardown", env);
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs what Baton's build, tests and demo need, from Debian's packages.
+# Works as root; uses sudo otherwise. Skips apt-get when all is there.
+set -eu
+packages="build-essential cmake ninja-build ccache pkg-config
+  libboost-dev libssh-dev libtomlplusplus-dev libcli11-dev googletest libgtest-dev
+  graphviz openssh-server openssh-client rsync procps passwd
+  postgresql-15 postgresql-client-15 python3"
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+echo "baton: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# Don't start the packaged PostgreSQL cluster or sshd: tests start their own.
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
