@@ -513,13 +513,20 @@ CommandResult SshAgent::run(const Command& cmd) {
   callbacks.channel_exit_signal_function = on_exit_signal;
   ssh_callbacks_init(&callbacks);
   ssh_set_channel_callbacks(ch, &callbacks);
+  // libssh keeps a freed channel until the server's CLOSE arrives and would
+  // still call our (stack) callbacks: unhook them before letting go.
+  auto release = [&](bool close) {
+    ssh_remove_channel_callbacks(ch, &callbacks);
+    if (close) ssh_channel_close(ch);
+    ssh_channel_free(ch);
+  };
 
   const std::string remote = wrap_for_remote(compose_script(cmd));
   if (ssh_channel_request_exec(ch, remote.c_str()) != SSH_OK) {
     bool dead = session_dead(session_);
     r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " +
               ssh_get_error(session_);
-    ssh_channel_free(ch);
+    release(false);
     if (dead) drop_session_locked();
     return done();
   }
@@ -554,7 +561,8 @@ CommandResult SshAgent::run(const Command& cmd) {
       connection_lost = true;
       break;
     }
-    if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch)) break;
+    // Only once the buffers are drained: data precedes EOF and CLOSE.
+    if (!progress && (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))) break;
     const auto now = Clock::now();
     if (now >= deadline) {
       r.timed_out = true;
@@ -577,7 +585,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     out.finish();
     err.finish();
     lost();
-    ssh_channel_free(ch);
+    release(false);
     drop_session_locked();
     return done();
   }
@@ -592,8 +600,7 @@ CommandResult SshAgent::run(const Command& cmd) {
       r.error = "timed out after " + std::to_string(cmd.timeout.count()) +
                 " ms and could not stop the command on " + where() + " (" + kill_err +
                 "); it may still be running there";
-    ssh_channel_close(ch);
-    ssh_channel_free(ch);
+    release(true);
     if (session_dead(session_)) drop_session_locked();
     return done();
   }
@@ -610,12 +617,11 @@ CommandResult SshAgent::run(const Command& cmd) {
   } else {
     // Closed without an exit status: the outcome is unknown.
     lost();
-    ssh_channel_free(ch);
+    release(false);
     drop_session_locked();
     return done();
   }
-  ssh_channel_close(ch);
-  ssh_channel_free(ch);
+  release(true);
   return done();
 }
 
