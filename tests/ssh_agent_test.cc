@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -128,6 +129,19 @@ TEST_F(SshAgentTest, OutputCutAtLimitWithMarker) {
   EXPECT_EQ(r.exit_code, 0);  // drained to the end, the command was not killed
   EXPECT_EQ(r.out, std::string(1u << 20, 'x') + truncation_marker(10485760 - (1u << 20)));
   EXPECT_EQ(r.err, "small\n");
+}
+
+TEST_F(SshAgentTest, BothStreamsBusyAtOnce) {
+  SshAgent agent(options_for(sshd));
+  // Neither stream may starve the other (the channel window is shared).
+  Command c = command(
+      "(head -c 3000000 /dev/zero | tr '\\0' e >&2) & head -c 3000000 /dev/zero | tr '\\0' o; "
+      "wait");
+  c.output_limit = 4u << 20;
+  CommandResult r = agent.run(c);
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, std::string(3000000, 'o'));
+  EXPECT_EQ(r.err, std::string(3000000, 'e'));
 }
 
 TEST_F(SshAgentTest, TimeoutKillsTheRemoteProcessGroup) {
@@ -276,6 +290,37 @@ TEST_F(SshAgentTest, WrongIdentityIsAnAuthenticationError) {
   CommandResult r = agent.run(command("true"));
   EXPECT_FALSE(r.completed());
   EXPECT_NE(r.error.find("authentication failed"), std::string::npos) << r.error;
+}
+
+TEST_F(SshAgentTest, AuthenticatesThroughSshAgent) {
+  const std::string sock = sshd.dir() + "/agent.sock";
+  std::string pid_line;
+  {
+    FILE* p = ::popen(("ssh-agent -a " + sock + " -s").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) pid_line += buf;
+    ::pclose(p);
+  }
+  auto at = pid_line.find("SSH_AGENT_PID=");
+  ASSERT_NE(at, std::string::npos) << pid_line;
+  pid_t agent_pid = static_cast<pid_t>(std::atoi(pid_line.c_str() + at + 14));
+  ASSERT_EQ(std::system(("SSH_AUTH_SOCK=" + sock + " ssh-add -q " + sshd.identity_path() +
+                         " 2>/dev/null")
+                            .c_str()),
+            0);
+  const char* old = std::getenv("SSH_AUTH_SOCK");
+  std::string saved = old ? old : "";
+  ::setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
+  SshOptions o = options_for(sshd);
+  o.identity.clear();
+  SshAgent agent(o);
+  CommandResult r = agent.run(command("echo via-agent"));
+  if (old) ::setenv("SSH_AUTH_SOCK", saved.c_str(), 1);
+  else ::unsetenv("SSH_AUTH_SOCK");
+  ::kill(agent_pid, SIGTERM);
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.out, "via-agent\n");
 }
 
 TEST_F(SshAgentTest, MissingIdentityFileIsAnAuthenticationError) {
