@@ -8,6 +8,7 @@ namespace baton {
 std::string_view name(EventKind k) {
   switch (k) {
     case EventKind::run_started: return "run_started";
+    case EventKind::run_resumed: return "run_resumed";
     case EventKind::transition: return "transition";
     case EventKind::phase_entered: return "phase_entered";
     case EventKind::step_skipped: return "step_skipped";
@@ -66,6 +67,9 @@ std::string to_json(const RunEvent& e) {
   field(o, "run", e.run_id);
   field(o, "operation", e.operation);
   field(o, "runbook", e.runbook);
+  field(o, "runbook_hash", e.runbook_hash);
+  field(o, "user", e.user);
+  field(o, "machine", e.machine);
   field(o, "phase", e.phase);
   field(o, "step", e.step);
   field(o, "host", e.host);
@@ -111,6 +115,13 @@ void EventBus::emit(const RunEvent& e) {
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
   for (EventSink* s : sinks_) s->emit(stamped);
+}
+
+std::string EventBus::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (EventSink* s : sinks_)
+    if (std::string f = s->failure(); !f.empty()) return f;
+  return {};
 }
 
 std::string tail_lines(const std::string& text, int n) {

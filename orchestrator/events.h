@@ -13,7 +13,8 @@
 namespace baton {
 
 enum class EventKind {
-  run_started,     // operation, runbook, run id
+  run_started,     // operation, runbook (path, hash), run id, user, machine
+  run_resumed,     // resume of an interrupted or failed run
   transition,      // state machine: from --event--> to
   phase_entered,   // phase
   step_skipped,    // step, reason
@@ -32,6 +33,9 @@ struct RunEvent {
   std::string run_id;
   std::string operation;
   std::string runbook;
+  std::string runbook_hash;
+  std::string user;
+  std::string machine;  // the orchestrator's host name
   std::string phase;
   std::string step;
   std::string host;
@@ -59,6 +63,8 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void emit(const RunEvent& e) = 0;
+  // Why this sink can no longer record (disk full, say); empty when fine.
+  virtual std::string failure() const { return {}; }
 };
 
 // Fans events out to every sink, one event at a time (steps run in threads).
@@ -66,9 +72,10 @@ class EventBus : public EventSink {
  public:
   void add(EventSink* sink) { sinks_.push_back(sink); }
   void emit(const RunEvent& e) override;
+  std::string failure() const override;
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<EventSink*> sinks_;
 };
 

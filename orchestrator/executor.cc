@@ -139,7 +139,10 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     c.script = s.run;
     c.vars = vars;
     c.timeout = s.timeout;
-    CommandResult r = agents_.run(h, c);
+    // Never act unrecorded: a crash would leave no trace of it.
+    std::string unrecorded = events_.failure();
+    CommandResult r = unrecorded.empty() ? agents_.run(h, c) : CommandResult{};
+    if (!unrecorded.empty()) r.error = unrecorded;
     std::string fail;
     if (!r.error.empty()) fail = r.error;
     else if (r.timed_out) fail = "timed out after " + format_duration(s.timeout) + " (killed)";
@@ -271,7 +274,7 @@ bool Executor::run_phase(Phase p, bool* refused, std::string* why) {
       ok = false;
       *refused = *refused || outs[i].refused;
       if (why->empty()) *why = "step " + s.id + " failed " + outs[i].why;
-      if (s.on_failure == OnFailure::rollback) want_rollback_ = true;
+      if (s.on_failure == OnFailure::rollback) pending_recovery_ = MachineEvent::rollback;
     }
     if (!ok) break;
   }
@@ -331,6 +334,13 @@ bool Executor::rollback(std::string* why) {
   return true;
 }
 
+std::string Executor::run_one(const Step& s, const Roles& roles) {
+  state_ = RunState{};
+  state_.roles = state_.roles_at_start = roles;
+  StepOutcome o = run_step(s);
+  return o.ok ? std::string() : o.why;
+}
+
 RunResult Executor::run(RunState initial) {
   const auto t0 = Clock::now();
   state_ = std::move(initial);
@@ -380,17 +390,47 @@ RunResult Executor::run(RunState initial) {
     }
   }
 
+  // A step that may have been running when Baton stopped runs again only if
+  // it is idempotent, or the operator says so.
+  for (const std::string& id : state_.in_flight) {
+    const Step* s = nullptr;
+    for (const Step& st : rb_.steps)
+      if (st.id == id) s = &st;
+    if (!s || s->idempotent || opts_.yes) continue;
+    const std::string q = "step " + id + " may have been running when Baton stopped, and it is not idempotent. Run it again?";
+    if (!opts_.ask) return finish(4, "confirmation needed and no terminal to ask on; rerun with --yes to answer:\n  " + q);
+    if (!opts_.ask(q)) return finish(4, "refused by the operator: " + q);
+  }
+
   if (fresh) {
+    state_.roles_at_start = state_.roles;
     RunEvent e{EventKind::run_started};
     e.runbook = rb_.path;
+    e.runbook_hash = rb_.content_hash;
+    e.user = opts_.user;
+    e.machine = opts_.machine;
     e.source = state_.roles.source;
     e.target = state_.roles.target;
     e.stale = state_.roles.stale;
     emit(e);
     m.fire(MachineEvent::start);
-  } else if (m.failed()) {
-    std::string err = m.fire(opts_.recovery.value_or(MachineEvent::resume));
-    if (!err.empty()) return finish(2, err);
+  } else {
+    RunEvent e{EventKind::run_resumed};
+    e.runbook = rb_.path;
+    e.runbook_hash = rb_.content_hash;
+    e.user = opts_.user;
+    e.machine = opts_.machine;
+    e.reason = m.failed() ? "failed in " + std::string(m.failed_phase() ? name(*m.failed_phase()) : "?")
+                          : "stopped in " + m.state();
+    emit(e);
+    if (m.failed()) {
+      std::string err = m.fire(opts_.recovery.value_or(MachineEvent::resume));
+      if (!err.empty()) return finish(2, err);
+    } else if (opts_.recovery && m.phase()) {
+      // Ending a run that stopped mid-phase: fail it there first.
+      pending_recovery_ = opts_.recovery;
+      m.fire(MachineEvent::step_failed);
+    }
   }
 
   bool refused = false;
@@ -405,7 +445,7 @@ RunResult Executor::run(RunState initial) {
       bool r = false;
       if (run_phase(*p, &r, &why)) {
         if (*p == Phase::promote && op_ != Operation::drill) {
-          Roles n = roles_after_promote(state_.roles, op_);
+          Roles n = roles_after_promote(state_.roles_at_start, op_);
           std::string err = opts_.save_roles ? opts_.save_roles(n) : "";
           {
             std::lock_guard<std::mutex> lock(mu_);
@@ -446,9 +486,9 @@ RunResult Executor::run(RunState initial) {
         failure = why;
         m.fire(MachineEvent::step_failed);
       }
-    } else if (m.failed() && want_rollback_ && !tried_rollback) {
+    } else if (m.failed() && pending_recovery_ && !tried_rollback) {
       tried_rollback = true;
-      m.fire(MachineEvent::rollback);
+      m.fire(*pending_recovery_);
     } else {
       break;
     }
@@ -479,6 +519,7 @@ RunResult Executor::run(RunState initial) {
   RunEvent e{EventKind::run_finished};
   e.status = st;
   e.exit_code = code;
+  if (st == "failed" && m.failed_phase()) e.phase = std::string(name(*m.failed_phase()));
   e.duration = res.elapsed;
   e.reason = msg;
   if (rb_.rto) e.rto = std::to_string(rb_.rto->count()) + "ms";

@@ -51,12 +51,14 @@ struct RunState {
   std::set<std::string> undone;              // steps whose undo already ran
   Vars captures;
   Roles roles;
+  Roles roles_at_start;  // promote swaps these, so a re-run swaps the same way
   // Steps that may have been in flight when the run stopped.
   std::set<std::string> in_flight;
 };
 
 struct ExecutorOptions {
   std::string run_id;
+  std::string user, machine;  // who runs it, where: for the record
   bool yes = false;
   // Asks the operator; nullptr when there is no terminal.
   std::function<bool(const std::string& question)> ask;
@@ -78,6 +80,8 @@ class Executor {
  public:
   Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink& events, ExecutorOptions opts);
   RunResult run(RunState state);
+  // One step outside any run (`baton check`): empty when it passed.
+  std::string run_one(const Step& s, const Roles& roles);
 
  private:
   struct StepOutcome {
@@ -103,7 +107,9 @@ class Executor {
   ExecutorOptions opts_;
   std::mutex mu_;  // guards state_ while a group runs
   RunState state_;
-  bool want_rollback_ = false;
+  // Fired when the machine lands in failed: rollback (on_failure), or the
+  // operator's choice on resume.
+  std::optional<MachineEvent> pending_recovery_;
 };
 
 // Did the step's result meet its expectations? Empty when it did.

@@ -31,6 +31,10 @@ void TerminalProgress::emit(const RunEvent& e) {
       std::fprintf(out_, "%sbaton %s%s  run %s  (source %s, target %s)\n", bold, e.operation.c_str(), off,
                    e.run_id.c_str(), e.source.c_str(), e.target.c_str());
       break;
+    case EventKind::run_resumed:
+      std::fprintf(out_, "%sbaton %s%s  resuming run %s: %s\n", bold, e.operation.c_str(), off, e.run_id.c_str(),
+                   e.reason.c_str());
+      break;
     case EventKind::phase_entered:
       std::fprintf(out_, "%s== %s%s\n", bold, e.phase.c_str(), off);
       break;

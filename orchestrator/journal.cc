@@ -1,0 +1,215 @@
+#include "orchestrator/journal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "orchestrator/state_dir.h"
+
+namespace baton {
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Journal::emit(const RunEvent& e) {
+  if (path_.empty() || !error_.empty()) return;
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      error_ = "cannot write journal " + path_ + ": " + std::strerror(errno);
+      return;
+    }
+    // A torn last line from a crash: start ours on a line of its own.
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
+      int rfd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+      char last = '\n';
+      if (rfd >= 0 && ::pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+        if (::write(fd_, "\n", 1) != 1) error_ = "cannot write journal " + path_;
+      if (rfd >= 0) ::close(rfd);
+    }
+    if (const char* c = std::getenv("BATON_CRASH_AFTER_RECORD")) crash_after_ = std::atol(c);
+  }
+  std::string line = to_json(e) + "\n";
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error_ = "cannot write journal " + path_ + ": " + std::strerror(errno);
+      return;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  // Durable before the action it announces begins.
+  if (::fdatasync(fd_) != 0) error_ = "cannot sync journal " + path_ + ": " + std::strerror(errno);
+  if (++records_ == crash_after_) ::raise(SIGKILL);  // Crash tests: die at this boundary.
+}
+
+JournalRead read_journal(const std::string& path) {
+  JournalRead r;
+  bool ok = false;
+  std::string text = read_file(path, &ok);
+  if (!ok) {
+    r.error = "cannot read journal " + path;
+    return r;
+  }
+  std::vector<std::string> lines;
+  std::stringstream ss(text);
+  std::string line;
+  while (std::getline(ss, line)) lines.push_back(line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    Json j;
+    if (parse_json(lines[i], &j) && j.type == Json::Type::object) {
+      r.records.push_back(std::move(j));
+      continue;
+    }
+    // Only a crash mid-write can tear a line, and only the one being written:
+    // the last one, or one a resumed run then wrote after.
+    bool last_of_attempt = i + 1 == lines.size() ||
+                           (i + 1 < lines.size() && lines[i + 1].find("\"event\":\"run_resumed\"") != std::string::npos);
+    if (last_of_attempt) {
+      r.warning = path + ":" + std::to_string(i + 1) + ": torn record (Baton stopped while writing it); ignored";
+      continue;
+    }
+    r.error = path + ":" + std::to_string(i + 1) + ": damaged journal record";
+    return r;
+  }
+  return r;
+}
+
+bool RunSummary::resumable() const {
+  if (operation == "drill") return false;  // A drill changes no production.
+  if (!finished) return true;
+  return state == "failed" && failed_phase != "preflight";
+}
+
+RunSummary summarize(const std::string& id, const std::vector<Json>& records) {
+  RunSummary s;
+  s.id = id;
+  for (const Json& j : records) {
+    const std::string ev = j.str("event");
+    long long t = j.num("time_ms");
+    if (t) s.last_ms = t;
+    if (ev == "run_started") {
+      s.operation = j.str("operation");
+      s.runbook = j.str("runbook");
+      s.runbook_hash = j.str("runbook_hash");
+      s.user = j.str("user");
+      s.machine = j.str("machine");
+      s.started_ms = t;
+      s.roles_at_start = {j.str("source"), j.str("target"), j.str("stale")};
+    } else if (ev == "run_resumed") {
+      s.finished = false;
+    } else if (ev == "transition") {
+      s.state = j.str("to");
+    } else if (ev == "run_finished") {
+      s.finished = true;
+      s.state = j.str("status");
+      s.exit_code = static_cast<int>(j.num("exit_code", -1));
+      s.failed_phase = j.str("phase");
+      s.failure = j.str("reason");
+      s.rto = j.str("rto");
+    }
+  }
+  s.duration_ms = s.last_ms > s.started_ms ? s.last_ms - s.started_ms : 0;
+  return s;
+}
+
+RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now) {
+  RunState st;
+  st.roles = roles_now;
+  // Per step: hosts in start order, and each host's last record.
+  struct PerHost {
+    bool started = false;
+    std::string last;  // "started" or a finished status
+  };
+  std::map<std::string, std::map<std::string, PerHost>> steps;
+  std::map<std::string, std::vector<std::string>> host_order;
+  std::vector<std::string> finish_order;
+  std::map<std::string, std::string> captured;  // step -> "name=value" via captures
+  for (const Json& j : records) {
+    const std::string ev = j.str("event");
+    if (ev == "transition") {
+      const std::string on = j.str("on");
+      for (MachineEvent e : {MachineEvent::start, MachineEvent::phase_done, MachineEvent::step_failed,
+                             MachineEvent::resume, MachineEvent::rollback, MachineEvent::rollback_done,
+                             MachineEvent::abort})
+        if (name(e) == on) st.machine_events.push_back(e);
+      continue;
+    }
+    if (ev != "step_started" && ev != "step_finished") continue;
+    const std::string step = j.str("step"), host = j.str("host");
+    if (j.flag("rollback")) {
+      if (ev == "step_finished" && j.str("status") == "ok") st.undone.insert(step);
+      continue;
+    }
+    if (host.empty()) continue;  // Refused before it ran anywhere.
+    PerHost& ph = steps[step][host];
+    if (ev == "step_started") {
+      // A new round of this step (first attempt): forget the old round.
+      if (j.num("attempt") == 1 && !ph.started) host_order[step].push_back(host);
+      ph.started = true;
+      ph.last = "started";
+    } else {
+      ph.last = j.str("status");
+      if (ph.last == "ok") {
+        finish_order.erase(std::remove(finish_order.begin(), finish_order.end(), step), finish_order.end());
+        finish_order.push_back(step);
+        if (const Json* caps = j.get("captures"))
+          for (const auto& [k, v] : caps->obj) {
+            bool found = false;
+            for (auto& kv : st.captures)
+              if (kv.first == k) {
+                kv.second = v.s;
+                found = true;
+              }
+            if (!found) st.captures.emplace_back(k, v.s);
+          }
+      }
+    }
+  }
+  for (const std::string& step : finish_order) {
+    bool all_ok = true;
+    for (const auto& [host, ph] : steps[step]) all_ok = all_ok && ph.last == "ok";
+    if (all_ok) st.done.push_back({step, host_order[step]});
+  }
+  for (const auto& [step, hosts] : steps)
+    for (const auto& [host, ph] : hosts)
+      if (ph.last == "started") st.in_flight.insert(step);
+  return st;
+}
+
+std::string journal_path(const std::string& state_dir, const std::string& run_id) {
+  return state_dir + "/runs/" + run_id + ".jsonl";
+}
+
+std::vector<std::string> list_runs(const std::string& state_dir) {
+  std::vector<std::string> ids;
+  DIR* d = ::opendir((state_dir + "/runs").c_str());
+  if (!d) return ids;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    const std::string ext = ".jsonl";
+    if (n.size() > ext.size() && n.compare(n.size() - ext.size(), ext.size(), ext) == 0)
+      ids.push_back(n.substr(0, n.size() - ext.size()));
+  }
+  ::closedir(d);
+  std::sort(ids.begin(), ids.end());  // Ids start with a UTC timestamp.
+  return ids;
+}
+
+}  // namespace baton

@@ -1,0 +1,72 @@
+// The run journal: one append-only file per run, one JSON record per line,
+// each fsync'd before the action it announces begins. After a crash at any
+// instant it says which step may have been in flight.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "orchestrator/events.h"
+#include "orchestrator/executor.h"
+#include "orchestrator/json.h"
+
+namespace baton {
+
+class Journal : public EventSink {
+ public:
+  Journal() = default;
+  ~Journal() override;
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  // The file is created on the first record, so a run refused before it
+  // starts leaves nothing behind.
+  void open(const std::string& path) { path_ = path; }
+  void emit(const RunEvent& e) override;
+  // First write error, if any: a run must not go on unrecorded.
+  std::string failure() const override { return error_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::string error_;
+  long records_ = 0;
+  long crash_after_ = -1;  // test hook: BATON_CRASH_AFTER_RECORD
+};
+
+struct JournalRead {
+  std::vector<Json> records;
+  std::string warning;  // e.g. a torn last line
+  std::string error;    // unreadable, or damaged before the end
+};
+JournalRead read_journal(const std::string& path);
+
+// What a journal says about its run.
+struct RunSummary {
+  std::string id;
+  std::string operation;
+  std::string runbook;
+  std::string runbook_hash;
+  std::string user, machine;
+  long long started_ms = 0;
+  long long last_ms = 0;
+  bool finished = false;     // has a run_finished record (of its last attempt)
+  std::string state;         // final machine state, or the last one seen
+  int exit_code = -1;
+  long long duration_ms = 0; // first start to last record
+  std::string failed_phase;  // where it failed, if it did
+  std::string failure;       // the reason the run gave
+  std::string rto;           // "60000ms"
+  Roles roles_at_start;
+  // Waiting to be resumed: crashed, or failed after preflight (not a drill).
+  bool resumable() const;
+};
+RunSummary summarize(const std::string& id, const std::vector<Json>& records);
+
+// The executor's state at the end of the journal, for resume.
+RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now);
+
+// Run ids in the state directory, oldest first.
+std::vector<std::string> list_runs(const std::string& state_dir);
+std::string journal_path(const std::string& state_dir, const std::string& run_id);
+
+}  // namespace baton
