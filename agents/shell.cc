@@ -8,6 +8,7 @@ std::string shell_quote(std::string_view value) {
   std::string q = "'";
   for (char c : value) {
     if (c == '\'') q += "'\\''";
+    else if (c == '\0') continue;  // No shell value holds NUL; sh drops it from $(...) too.
     else q += c;
   }
   q += '\'';

@@ -7,7 +7,8 @@
 
 namespace baton {
 
-// 'it'\''s' style single quoting; safe for any byte but NUL.
+// 'it'\''s' style single quoting; safe for any byte. NUL bytes, which no
+// shell variable can hold, are dropped (as sh does for $(...)).
 std::string shell_quote(std::string_view value);
 // Is `name` a valid shell variable name?
 bool valid_var_name(std::string_view name);

@@ -79,7 +79,9 @@ std::string check_expectations(const Step& s, const CommandResult& r) {
     return "stdout was \"" + tail_lines(trim(r.out), 3) + "\", expected \"" + *s.expect_stdout + "\"";
   if (s.expect_match) {
     try {
-      if (!std::regex_search(r.out, std::regex(*s.expect_match)))
+      // Like grep: ^ and $ match at line ends, so "^t$" matches "t\n".
+      const auto flags = std::regex::ECMAScript | std::regex::multiline;
+      if (!std::regex_search(r.out, std::regex(*s.expect_match, flags)))
         return "stdout \"" + tail_lines(trim(r.out), 3) + "\" does not match /" + *s.expect_match + "/";
     } catch (const std::regex_error& e) {
       return std::string("bad expect_match: ") + e.what();

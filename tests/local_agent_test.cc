@@ -1,1 +1,295 @@
+// LocalAgent against a real /bin/sh: streams, exit status, signals, quoting,
+// timeouts that kill the whole process group, output caps, stray daemons.
+#include "agents/local_agent.h"
+
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace baton {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+long long ms_since(Clock::time_point t0) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+}
+
+// A private scratch directory, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/baton-local-agent-test-XXXXXX";
+    if (::mkdtemp(tmpl)) path_ = tmpl;
+  }
+  ~TempDir() {
+    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Alive and not a zombie. (Orphans may stay zombies a while on this VM.)
+bool process_alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  if (!in) return false;
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("State:", 0) == 0) return line.find('Z') == std::string::npos && line.find('X') == std::string::npos;
+  return false;
+}
+
+// Waits up to `limit` for the process to die.
+bool gone_within(pid_t pid, milliseconds limit) {
+  auto t0 = Clock::now();
+  while (process_alive(pid)) {
+    if (Clock::now() - t0 > limit) return false;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return true;
+}
+
+pid_t read_pid(const std::string& path) {
+  std::string s = slurp(path);
+  return static_cast<pid_t>(std::atoi(s.c_str()));
+}
+
+CommandResult run(const std::string& script, milliseconds timeout = std::chrono::seconds(10),
+                  Vars vars = {}) {
+  LocalAgent a;
+  Command c;
+  c.script = script;
+  c.vars = std::move(vars);
+  c.timeout = timeout;
+  return a.run(c);
+}
+
+TEST(LocalAgent, DescribesItselfAsLocal) { EXPECT_EQ(LocalAgent().describe(), "local"); }
+
+TEST(LocalAgent, StdoutAndStderrKeptApart) {
+  CommandResult r = run("echo out1; echo err1 >&2; echo out2; echo err2 >&2");
+  EXPECT_TRUE(r.completed());
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "out1\nout2\n");
+  EXPECT_EQ(r.err, "err1\nerr2\n");
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_TRUE(r.error.empty());
+}
+
+TEST(LocalAgent, ExitCodeReported) {
+  CommandResult r = run("echo bye; exit 42");
+  EXPECT_EQ(r.exit_code, 42);
+  EXPECT_EQ(r.out, "bye\n");
+  EXPECT_TRUE(r.completed());  // It ran to its end; the exit code says how it went.
+  EXPECT_EQ(run("false").exit_code, 1);
+  EXPECT_EQ(run("true").exit_code, 0);
+  EXPECT_EQ(run("exit 255").exit_code, 255);
+}
+
+TEST(LocalAgent, MissingCommandIs127) {
+  CommandResult r = run("baton-no-such-command-here");
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_FALSE(r.err.empty());
+}
+
+TEST(LocalAgent, StdinIsEmpty) {
+  // A command reading stdin must not hang or steal the test's stdin.
+  auto t0 = Clock::now();
+  CommandResult r = run("cat; echo done", std::chrono::seconds(5));
+  EXPECT_LT(ms_since(t0), 2000);
+  EXPECT_EQ(r.out, "done\n");
+  EXPECT_EQ(r.exit_code, 0);
+}
+
+TEST(LocalAgent, KilledBySignalReported) {
+  CommandResult r = run("echo before; kill -KILL $$; echo after");
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.out, "before\n");
+
+  CommandResult t = run("kill -TERM $$");
+  EXPECT_EQ(t.signal, SIGTERM);
+  EXPECT_FALSE(t.completed());
+}
+
+TEST(LocalAgent, VariablesArePlainData) {
+  TempDir d;
+  ASSERT_FALSE(d.path().empty());
+  const std::string marker = d.file("x");
+  const std::string value = "'; touch " + marker + "; echo '$(id)";
+  CommandResult r = run("printf '%s' \"$v\"", std::chrono::seconds(10), {{"v", value}});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, value);
+  EXPECT_FALSE(exists(marker)) << "the value was run as a command";
+
+  // echo "$v" as a runbook would write it, and unquoted use in a child.
+  r = run("echo \"$v\"; sh -c 'echo \"$v\"'", std::chrono::seconds(10), {{"v", value}});
+  EXPECT_EQ(r.out, value + "\n" + value + "\n");
+  EXPECT_FALSE(exists(marker));
+}
+
+TEST(LocalAgent, VariablesWithEveryByte) {
+  std::string all;
+  for (int c = 1; c < 256; ++c) all += static_cast<char>(c);
+  CommandResult r = run("printf '%s' \"$v\"", std::chrono::seconds(10), {{"v", all}});
+  EXPECT_EQ(r.out, all);
+}
+
+TEST(LocalAgent, TimeoutKillsCommand) {
+  auto t0 = Clock::now();
+  CommandResult r = run("sleep 30", milliseconds(300));
+  const long long took = ms_since(t0);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.signal, 0);
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_GE(took, 290);
+  EXPECT_LT(took, 2500);
+  EXPECT_GE(r.duration.count(), 290);
+}
+
+TEST(LocalAgent, TimeoutKillsWholeProcessGroup) {
+  TempDir d;
+  const std::string pidfile = d.file("bg.pid");
+  const std::string after = d.file("after");
+  auto t0 = Clock::now();
+  CommandResult r = run("sleep 60 & echo $! > '" + pidfile + "'; wait; touch '" + after + "'",
+                        milliseconds(300));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_LT(ms_since(t0), 2500);
+  pid_t bg = read_pid(pidfile);
+  ASSERT_GT(bg, 1) << "background pid not recorded";
+  EXPECT_TRUE(gone_within(bg, milliseconds(1000))) << "background sleep " << bg << " survived the timeout";
+  if (process_alive(bg)) ::kill(bg, SIGKILL);
+  EXPECT_FALSE(exists(after));
+}
+
+TEST(LocalAgent, IgnoredTermGetsKillAfterGrace) {
+  // Both the foreground sleep and a background one ignore SIGTERM; the
+  // SIGKILL after the grace period must reach the whole group.
+  TempDir d;
+  const std::string pidfile = d.file("sleep.pid");
+  auto t0 = Clock::now();
+  CommandResult r = run("trap '' TERM; sleep 30 & echo $! > '" + pidfile + "'; sleep 30",
+                        milliseconds(300));
+  const long long took = ms_since(t0);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_GE(took, 2000);  // 300 ms timeout, then the grace period.
+  EXPECT_LT(took, 3000);
+  pid_t bg = read_pid(pidfile);
+  ASSERT_GT(bg, 1);
+  EXPECT_TRUE(gone_within(bg, milliseconds(1000))) << "background sleep " << bg << " survived SIGKILL";
+  if (process_alive(bg)) ::kill(bg, SIGKILL);
+}
+
+TEST(LocalAgent, OutputCappedWithMarker) {
+  LocalAgent a;
+  Command c;
+  c.script = "head -c 5242880 /dev/zero | tr '\\000' a; echo tail >&2";
+  c.output_limit = 1 << 20;
+  c.timeout = std::chrono::seconds(20);
+  CommandResult r = a.run(c);
+  EXPECT_EQ(r.exit_code, 0);
+  const std::size_t dropped = 5242880 - (1 << 20);
+  ASSERT_EQ(r.out.size(), (1u << 20) + truncation_marker(dropped).size());
+  EXPECT_EQ(r.out.substr(0, 1 << 20), std::string(1 << 20, 'a'));
+  EXPECT_EQ(r.out.substr(1 << 20), truncation_marker(dropped));
+  EXPECT_NE(r.out.find(std::to_string(dropped)), std::string::npos);
+  EXPECT_EQ(r.err, "tail\n");  // The other stream has its own cap.
+}
+
+TEST(LocalAgent, StderrCappedToo) {
+  LocalAgent a;
+  Command c;
+  c.script = "head -c 3000 /dev/zero | tr '\\000' e >&2";
+  c.output_limit = 1000;
+  CommandResult r = a.run(c);
+  EXPECT_EQ(r.err, std::string(1000, 'e') + truncation_marker(2000));
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(LocalAgent, OutputAtLimitNotTruncated) {
+  LocalAgent a;
+  Command c;
+  c.script = "head -c 1000 /dev/zero | tr '\\000' z";
+  c.output_limit = 1000;
+  CommandResult r = a.run(c);
+  EXPECT_EQ(r.out, std::string(1000, 'z'));
+}
+
+TEST(LocalAgent, BothStreamsLargeDoNotDeadlock) {
+  CommandResult r = run(
+      "i=0; while [ $i -lt 2000 ]; do echo out-line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+      "echo err-line-$i-yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy >&2; i=$((i+1)); done",
+      std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.out.find("out-line-1999-"), std::string::npos);
+  EXPECT_NE(r.err.find("err-line-1999-"), std::string::npos);
+  EXPECT_EQ(r.out.find("err-line"), std::string::npos);
+  EXPECT_EQ(r.err.find("out-line"), std::string::npos);
+}
+
+TEST(LocalAgent, BackgroundDaemonHoldingStdoutDoesNotBlock) {
+  TempDir d;
+  const std::string pidfile = d.file("daemon.pid");
+  auto t0 = Clock::now();
+  CommandResult r = run("sleep 5 & echo $! > '" + pidfile + "'; echo started; exit 3");
+  const long long took = ms_since(t0);
+  EXPECT_LT(took, 1000);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.out, "started\n");
+  pid_t bg = read_pid(pidfile);
+  if (bg > 1) ::kill(bg, SIGKILL);
+}
+
+TEST(LocalAgent, DurationMeasured) {
+  CommandResult r = run("sleep 0.2");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_GE(r.duration.count(), 195);
+  EXPECT_LT(r.duration.count(), 1500);
+  CommandResult q = run("true");
+  EXPECT_LT(q.duration.count(), 200);
+}
+
+TEST(LocalAgent, RunsConcurrentlyFromThreads) {
+  // The executor runs one agent per host in parallel threads.
+  auto t0 = Clock::now();
+  CommandResult r1, r2;
+  std::thread a([&] { r1 = run("sleep 0.5; echo a"); });
+  std::thread b([&] { r2 = run("sleep 0.5; echo b"); });
+  a.join();
+  b.join();
+  EXPECT_EQ(r1.out, "a\n");
+  EXPECT_EQ(r2.out, "b\n");
+  EXPECT_LT(ms_since(t0), 990);  // Sequential would take >= 1000 ms.
+}
+
+}  // namespace
+}  // namespace baton
