@@ -100,15 +100,25 @@ void Executor::emit(RunEvent e) {
   events_.emit(e);
 }
 
-Vars Executor::vars_now() {
+Roles Executor::roles_in(Phase p) const {
+  bool after_promote = false;
+  for (Phase q : phase_sequence(op_)) {
+    if (q == p) break;
+    after_promote = after_promote || q == Phase::promote;
+  }
+  return after_promote ? roles_after_promote(state_.roles_at_start, op_) : state_.roles_at_start;
+}
+
+Vars Executor::vars_now(std::optional<Phase> phase) {
   Vars v = rb_.vars;
   std::lock_guard<std::mutex> lock(mu_);
+  const Roles roles = phase ? roles_in(*phase) : state_.roles;
   v.emplace_back("BATON_OPERATION", std::string(name(op_)));
   v.emplace_back("BATON_RUN_ID", opts_.run_id);
   v.emplace_back("BATON_RUNBOOK", rb_.name);
   v.emplace_back("BATON_RUNBOOK_DIR", runbook_dir(rb_.path));
-  v.emplace_back("BATON_SOURCE_SITE", state_.roles.source);
-  v.emplace_back("BATON_TARGET_SITE", state_.roles.target);
+  v.emplace_back("BATON_SOURCE_SITE", roles.source);
+  v.emplace_back("BATON_TARGET_SITE", roles.target);
   v.emplace_back("BATON_DRILL", op_ == Operation::drill ? "1" : "0");
   for (const auto& kv : state_.captures) v.push_back(kv);
   return v;
@@ -301,7 +311,7 @@ bool Executor::rollback(std::string* why) {
     undo.expect_stdout.reset();
     undo.expect_match.reset();
     undo.capture.clear();
-    const Vars vars = vars_now();
+    const Vars vars = vars_now(s->phase);
     for (const std::string& label : it->hosts) {
       const Host* h = find_host(rb_, label);
       if (!h) continue;
@@ -341,6 +351,33 @@ std::string Executor::run_one(const Step& s, const Roles& roles) {
   state_.roles = state_.roles_at_start = roles;
   StepOutcome o = run_step(s);
   return o.ok ? std::string() : o.why;
+}
+
+// Production is back on the old source only if every completed promote
+// step was undone; otherwise the roles stay as the promote left them.
+void Executor::restore_roles_after_rollback() {
+  if (state_.roles.source == state_.roles_at_start.source && state_.roles.stale == state_.roles_at_start.stale) return;
+  std::string kept;
+  for (const DoneStep& d : state_.done)
+    for (const Step& s : rb_.steps)
+      if (s.id == d.id && s.phase == Phase::promote && !state_.undone.count(s.id)) kept += " " + s.id;
+  RunEvent rc{EventKind::roles_changed};
+  if (!kept.empty()) {
+    rc.kind = EventKind::message;
+    rc.reason = "roles stay swapped: promote step(s)" + kept + " have no undo";
+    emit(rc);
+    return;
+  }
+  const Roles n = state_.roles_at_start;
+  rc.reason = opts_.save_roles ? opts_.save_roles(n) : "";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_.roles = n;
+  }
+  rc.source = n.source;
+  rc.target = n.target;
+  rc.stale = n.stale;
+  emit(rc);
 }
 
 RunResult Executor::run(RunState initial) {
@@ -483,6 +520,7 @@ RunResult Executor::run(RunState initial) {
     } else if (m.state() == "rolling_back") {
       std::string why;
       if (rollback(&why)) {
+        restore_roles_after_rollback();
         m.fire(MachineEvent::rollback_done);
       } else {
         failure = why;

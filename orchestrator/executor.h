@@ -95,7 +95,11 @@ class Executor {
   bool attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why,
                        std::string* captured);
   bool rollback(std::string* why);
-  Vars vars_now();
+  void restore_roles_after_rollback();
+  // Variables a command sees; roles as they were in `phase` (undo runs
+  // in the context of the step it undoes), or the current ones.
+  Vars vars_now(std::optional<Phase> phase = std::nullopt);
+  Roles roles_in(Phase p) const;
   void emit(RunEvent e);
   void on_machine(MachineEvent e);
   std::vector<std::string> confirmations_needed() const;

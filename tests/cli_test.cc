@@ -12,35 +12,12 @@
 #include <regex>
 #include <sstream>
 
-#include "agents/local_agent.h"
-#include "agents/shell.h"
+#include "tests/cli_support.h"
 
 namespace baton {
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/baton-cli-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + shell_quote(path)).c_str()); }
-};
-
-// Runs a shell command line; stdin is /dev/null (no terminal).
-CommandResult sh(const std::string& line, Vars env = {}) {
-  LocalAgent a;
-  Command c;
-  c.script = line;
-  c.vars = std::move(env);
-  c.timeout = std::chrono::seconds(60);
-  return a.run(c);
-}
-
-std::string baton() { return shell_quote(BATON_BINARY); }
-std::string example() { return std::string(BATON_SOURCE_DIR) + "/examples/local"; }
-
-void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+using namespace baton::testing;
 
 const char* kHeader = R"([runbook]
 name = "t"
@@ -98,11 +75,6 @@ TEST(Cli, PlanShowsWhatRunsWhereAndWhySkipped) {
   EXPECT_NE(r.out.find("skip  stop-app  (not marked drill-safe"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("run   drill-clone  on target -> dr.app"), std::string::npos) << r.out;
 }
-
-struct RunCase {
-  std::string steps;
-  std::string flags;
-};
 
 CommandResult run_book(const TempDir& d, const std::string& verb, const std::string& steps,
                        const std::string& flags = "") {
@@ -179,21 +151,6 @@ TEST(Cli, JsonPrintsOneEventPerLine) {
   }
   EXPECT_GT(n, 5);
   EXPECT_TRUE(finished);
-}
-
-// Every file under dir with its bytes: a byte-for-byte picture.
-std::map<std::string, std::string> snapshot(const std::string& dir) {
-  CommandResult r = sh("cd " + shell_quote(dir) + " && find . -type f | LC_ALL=C sort");
-  std::map<std::string, std::string> m;
-  std::istringstream in(r.out);
-  std::string f;
-  while (std::getline(in, f)) {
-    std::ifstream file(dir + "/" + f, std::ios::binary);
-    std::stringstream ss;
-    ss << file.rdbuf();
-    m[f] = ss.str();
-  }
-  return m;
 }
 
 TEST(Cli, DrillOfTheExampleLeavesProductionUnchanged) {
