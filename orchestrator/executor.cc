@@ -36,6 +36,14 @@ std::string runbook_dir(const std::string& path) {
   return slash == std::string::npos ? "." : abs.substr(0, slash == 0 ? 1 : slash);
 }
 
+// A command on host h also sees the host's own variables, and its name.
+Vars with_host(Vars v, const Host& h) {
+  v.emplace_back("BATON_HOST", h.label());
+  v.emplace_back("BATON_HOST_ADDRESS", h.address);
+  for (const auto& kv : h.vars) v.push_back(kv);
+  return v;
+}
+
 // Forwards machine transitions to the executor.
 struct Listener : MachineObserver {
   std::function<void(const std::string&, MachineEvent, const std::string&)> fn;
@@ -119,6 +127,10 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   v.emplace_back("BATON_RUNBOOK_DIR", runbook_dir(rb_.path));
   v.emplace_back("BATON_SOURCE_SITE", roles.source);
   v.emplace_back("BATON_TARGET_SITE", roles.target);
+  // Where the other side is, for connection strings.
+  for (const auto& [var, site] : {std::pair<const char*, std::string>{"BATON_SOURCE_ADDRESS", roles.source},
+                                  {"BATON_TARGET_ADDRESS", roles.target}})
+    if (const Site* st = rb_.site(site); st && !st->hosts.empty()) v.emplace_back(var, st->hosts[0].address);
   v.emplace_back("BATON_DRILL", op_ == Operation::drill ? "1" : "0");
   for (const auto& kv : state_.captures) v.push_back(kv);
   return v;
@@ -149,7 +161,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
 
     Command c;
     c.script = s.run;
-    c.vars = vars;
+    c.vars = with_host(vars, h);
     c.timeout = s.timeout;
     // Never act unrecorded: a crash would leave no trace of it.
     std::string unrecorded = events_.failure();
@@ -322,7 +334,7 @@ bool Executor::rollback(std::string* why) {
       st.attempt = st.max_attempts = 1;
       st.rollback = true;
       emit(st);
-      Command c{undo.run, vars, undo.timeout};
+      Command c{undo.run, with_host(vars, *h), undo.timeout};
       CommandResult r = agents_.run(*h, c);
       std::string fail = !r.error.empty() ? r.error
                          : r.timed_out     ? "timed out after " + format_duration(undo.timeout)

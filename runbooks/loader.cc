@@ -290,13 +290,15 @@ void load_header(Ctx& ctx, const Scope& root, Runbook& rb) {
   rb.rpo = get_duration(ctx, s, "rpo");
 }
 
+void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out);
+
 void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const toml::table& t,
                Host& h) {
   h.site = site;
   h.name = std::string(key.str());
   h.where = loc(t);
   Scope s{t, "[sites." + site + ".hosts." + h.name + "]", h.where};
-  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key"});
+  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key", "vars"});
   if (!matches_charset(h.name, true))
     ctx.error(loc(key), "host name " + in_quotes(h.name) + " must use only a-z, 0-9, _ and -");
   if (auto a = get_string(ctx, s, "address", true)) {
@@ -314,6 +316,7 @@ void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const to
                 "(as ssh-keygen -lf prints it), not " +
                     in_quotes(*k));
   }
+  load_vars(ctx, s, h.vars);  // This host's own values (paths, ports).
 }
 
 void load_site(Ctx& ctx, const toml::key& key, const toml::table& t, Site& site) {
@@ -410,8 +413,8 @@ std::optional<std::string> var_text(const toml::node& v) {
   return std::nullopt;
 }
 
-void load_vars(Ctx& ctx, const Scope& root, Runbook& rb) {
-  const toml::table* t = get_table(ctx, root, "vars", false);
+void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out) {
+  const toml::table* t = get_table(ctx, scope, "vars", false);
   if (!t) return;
   for (auto [k, v] : in_file_order(*t)) {
     std::string name(k->str());
@@ -430,7 +433,7 @@ void load_vars(Ctx& ctx, const Scope& root, Runbook& rb) {
     if (text->find('\0') != std::string::npos)
       ctx.error(loc(*v), "variable " + in_quotes(name) +
                              " contains a NUL byte, which no shell variable can hold");
-    rb.vars.emplace_back(name, *text);
+    out.emplace_back(name, *text);
   }
 }
 
@@ -637,7 +640,7 @@ void load_root(Ctx& ctx, const toml::table& root, Runbook& rb) {
   bool have_sites = load_sites(ctx, s, rb);
   load_replication(ctx, s, rb, have_sites);
   load_ssh(ctx, s, rb);
-  load_vars(ctx, s, rb);
+  load_vars(ctx, s, rb.vars);
   load_steps(ctx, s, rb, have_sites);
 }
 

@@ -24,6 +24,8 @@ struct Host {
   std::string user;     // empty: ~/.ssh/config or the current user
   std::string identity; // empty: ssh-agent, then ~/.ssh/config
   std::string host_key; // optional pin, "SHA256:..."
+  // [sites.S.hosts.H.vars]: seen by commands on this host, over [vars].
+  std::vector<std::pair<std::string, std::string>> vars;
   Location where;
 
   bool is_local() const { return address == "local"; }

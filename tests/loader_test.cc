@@ -627,3 +627,45 @@ timeout = "1x"
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(LoadRunbook, HostVarsBelongToTheirHost) {
+  LoadResult r = load(R"([runbook]
+name = "orders"
+[sites.main.hosts.db]
+address = "10.0.0.1"
+[sites.main.hosts.db.vars]
+pgdata = "/srv/main"
+pgport = 5433
+[sites.dr.hosts.db]
+address = "local"
+[replication]
+source = "main"
+target = "dr"
+)");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const Host& h = r.runbook.sites[0].hosts[0];
+  EXPECT_EQ(h.vars, (std::vector<std::pair<std::string, std::string>>{{"pgdata", "/srv/main"}, {"pgport", "5433"}}));
+  EXPECT_TRUE(r.runbook.sites[1].hosts[0].vars.empty());
+}
+
+TEST(LoadRunbookErrors, BadHostVarNameIsReportedWhereItStands) {
+  LoadResult r = load(R"([runbook]
+name = "orders"
+[sites.main.hosts.db]
+address = "10.0.0.1"
+[sites.main.hosts.db.vars]
+2bad = "x"
+[sites.dr.hosts.db]
+address = "local"
+[replication]
+source = "main"
+target = "dr"
+)");
+  EXPECT_TRUE(OneError(r, 6, 1, "not a shell variable name"));
+}
+
+}  // namespace
+}  // namespace baton
