@@ -1,0 +1,142 @@
+// The built `baton` binary driving steps on two real sshd "hosts":
+// check, host keys, parallel groups, and a host going away mid-run.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "tests/cli_support.h"
+#include "tests/sshd_fixture.h"
+
+namespace baton {
+namespace {
+
+using namespace baton::testing;
+using Clock = std::chrono::steady_clock;
+
+std::string host_table(const std::string& site, const SshdFixture& s) {
+  return "[sites." + site + ".hosts.db]\naddress = \"" + s.address() + "\"\nport = " + std::to_string(s.port()) +
+         "\nuser = \"" + s.user() + "\"\nidentity = \"" + s.identity_path() + "\"\n";
+}
+
+class SshCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(main_.ok()) << main_.error();
+    ASSERT_TRUE(dr_.ok()) << dr_.error();
+    known_hosts_ = d_.path + "/known_hosts";
+    write(known_hosts_, main_.known_hosts_line() + "\n" + dr_.known_hosts_line() + "\n");
+  }
+
+  std::string runbook(const std::string& steps) {
+    std::string rb = d_.path + "/rb.toml";
+    write(rb, "[runbook]\nname = \"ssh\"\n" + host_table("main", main_) + host_table("dr", dr_) +
+                  "[replication]\nsource = \"main\"\ntarget = \"dr\"\n[ssh]\nknown_hosts = \"" + known_hosts_ +
+                  "\"\n" + steps);
+    return rb;
+  }
+  CommandResult baton_cmd(const std::string& verb, const std::string& rb, const std::string& flags = "") {
+    return sh(baton() + " " + verb + " " + shell_quote(rb) + " --state-dir " + shell_quote(d_.path + "/state") + " " +
+              flags);
+  }
+
+  TempDir d_;
+  SshdFixture main_, dr_;
+  std::string known_hosts_;
+};
+
+const char* kPreflight = R"toml(
+[[step]]
+id = "whoami"
+phase = "preflight"
+on = "target"
+run = 'test "$(id -un)" = "$expected_user"'
+)toml";
+
+TEST_F(SshCli, CheckReportsHostsKeysAndPreflight) {
+  std::string rb = runbook("[vars]\nexpected_user = \"" + dr_.user() + "\"\n" + kPreflight);
+  CommandResult r = baton_cmd("check", rb);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("main.db"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("host key ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok    whoami"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("check passed"), std::string::npos) << r.out;
+}
+
+TEST_F(SshCli, CheckFailsWhenAPreflightStepFails) {
+  std::string rb = runbook("[vars]\nexpected_user = \"nobody-here\"\n" + std::string(kPreflight));
+  CommandResult r = baton_cmd("check", rb);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAIL  whoami"), std::string::npos) << r.out;
+}
+
+TEST_F(SshCli, UnknownHostKeyIsRefusedThenAcceptedNew) {
+  write(known_hosts_, "");
+  std::string rb = runbook("");
+  CommandResult r = baton_cmd("check", rb);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.out.find(main_.host_key_fingerprint()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ssh-keyscan"), std::string::npos) << r.out;
+  CommandResult a = baton_cmd("check", rb, "--accept-new-host-keys");
+  EXPECT_EQ(a.exit_code, 0) << a.out << a.err;
+  EXPECT_NE(read(known_hosts_).find(main_.host_pattern()), std::string::npos);
+  EXPECT_EQ(baton_cmd("check", rb).exit_code, 0);  // Recorded: known from now on.
+}
+
+TEST_F(SshCli, ChangedHostKeyIsRefusedEvenWithAcceptNew) {
+  // dr's key recorded under main's address and port: a changed key.
+  std::string dr_key = dr_.known_hosts_line().substr(dr_.known_hosts_line().find(' '));
+  write(known_hosts_, main_.host_pattern() + dr_key + "\n" + dr_.known_hosts_line() + "\n");
+  CommandResult r = baton_cmd("check", runbook(""), "--accept-new-host-keys");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.out.find("CHANGED"), std::string::npos) << r.out;
+}
+
+TEST_F(SshCli, GroupOnTwoHostsRunsInParallel) {
+  std::string rb = runbook(R"(
+[[step]]
+id = "slow-main"
+phase = "promote"
+on = "main"
+group = "both"
+run = "sleep 1"
+
+[[step]]
+id = "slow-dr"
+phase = "promote"
+on = "dr"
+group = "both"
+run = "sleep 1"
+
+[[step]]
+id = "where"
+phase = "verify"
+on = "source"
+run = "echo $BATON_HOST"
+capture = "host"
+)");
+  auto t0 = Clock::now();
+  CommandResult r = baton_cmd("switchover", rb);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_LT(took, 1800) << r.out;  // Two 1 s steps side by side.
+  EXPECT_GE(took, 1000);
+  // After the promote, "source" is dr.
+  EXPECT_NE(baton_cmd("report", rb, "--json").out.find("\"host\":\"dr.db\""), std::string::npos);
+}
+
+TEST_F(SshCli, HostDownFailsPreflightNamingHostAndWhatToDo) {
+  std::string rb = runbook("[vars]\nexpected_user = \"" + dr_.user() + "\"\n" + kPreflight);
+  dr_.stop();
+  CommandResult r = baton_cmd("switchover", rb);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("step whoami failed on dr.db"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(std::to_string(dr_.port())), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Nothing was changed"), std::string::npos) << r.err;
+  // Back up: resume retries from the failed step and succeeds.
+  ASSERT_EQ(dr_.start(), "");
+  CommandResult again = baton_cmd("resume", rb);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+}
+
+}  // namespace
+}  // namespace baton
