@@ -411,7 +411,11 @@ int cmd_report(const Flags& f, const std::string& run, bool html) {
     return 0;
   }
   std::vector<std::array<std::string, 5>> rows;  // phase, step, host, status, duration
+  std::vector<std::pair<std::string, std::string>> captures;  // masked where secret
   for (const Json& j : jr.records) {
+    if (j.str("event") == "step_finished" && j.str("status") == "ok")
+      if (const Json* c = j.get("captures"))
+        for (const auto& [k, v] : c->obj) captures.emplace_back(k, v.s);
     if (j.str("event") != "step_finished" || j.str("status") == "retry") continue;
     std::string step = j.flag("rollback") ? "undo " + j.str("step") : j.str("step");
     std::string st = j.str("status");
@@ -449,6 +453,8 @@ int cmd_report(const Flags& f, const std::string& run, bool html) {
   std::printf("\n%-18s %-28s %-14s %-22s %s\n", "PHASE", "STEP", "HOST", "STATUS", "DURATION");
   for (const auto& r : rows)
     std::printf("%-18s %-28s %-14s %-22s %s\n", r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str(), r[4].c_str());
+  if (!captures.empty()) std::printf("\ncaptured\n");
+  for (const auto& [k, v] : captures) std::printf("  %s = %s\n", k.c_str(), v.c_str());
   if (!jr.warning.empty()) std::printf("\nwarning: %s\n", jr.warning.c_str());
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "orchestrator/plan.h"
+#include "orchestrator/redact.h"
 
 namespace baton {
 namespace {
@@ -100,11 +101,24 @@ std::string check_expectations(const Step& s, const CommandResult& r) {
 
 Executor::Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink& events,
                    ExecutorOptions opts)
-    : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)) {}
+    : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)) {
+  redactor_.learn(rb_.vars);
+  for (const Site& s : rb_.sites)
+    for (const Host& h : s.hosts) redactor_.learn(h.vars);
+}
 
 void Executor::emit(RunEvent e) {
   e.run_id = opts_.run_id;
   if (e.operation.empty()) e.operation = std::string(name(op_));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!redactor_.empty()) {
+      e.out_tail = redactor_.apply(e.out_tail);
+      e.err_tail = redactor_.apply(e.err_tail);
+      e.reason = redactor_.apply(e.reason);
+      for (auto& kv : e.captures) kv.second = is_secret_name(kv.first) ? "***" : redactor_.apply(kv.second);
+    }
+  }
   events_.emit(e);
 }
 
@@ -186,6 +200,8 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       if (!s.capture.empty()) {
         *captured = trim(r.out);
         fin.captures.emplace_back(s.capture, *captured);
+        std::lock_guard<std::mutex> lock(mu_);
+        redactor_.learn({{s.capture, *captured}});  // Before it is told anywhere.
       }
       emit(fin);
       return true;
@@ -251,6 +267,7 @@ Executor::StepOutcome Executor::run_step(const Step& s) {
       bool found = false;
       for (auto& kv : state_.captures) found = found || kv.first == s.capture;
       if (!found) state_.captures.emplace_back(s.capture, caps[0]);
+      redactor_.learn({{s.capture, caps[0]}});
     }
   }
   return out;
@@ -420,7 +437,7 @@ RunResult Executor::run(RunState initial) {
   }
   auto finish = [&](int code, std::string msg) {
     res.exit_code = code;
-    res.message = std::move(msg);
+    res.message = redactor_.apply(std::move(msg));
     res.state = m.state();
     res.elapsed = std::chrono::duration_cast<Millis>(Clock::now() - t0);
     res.roles = state_.roles;
@@ -443,12 +460,17 @@ RunResult Executor::run(RunState initial) {
 
   // A step that may have been running when Baton stopped runs again only if
   // it is idempotent, or the operator says so.
-  for (const std::string& id : state_.in_flight) {
+  std::set<std::string> rerun = state_.in_flight;
+  rerun.insert(state_.recapture.begin(), state_.recapture.end());
+  for (const std::string& id : rerun) {
     const Step* s = nullptr;
     for (const Step& st : rb_.steps)
       if (st.id == id) s = &st;
     if (!s || s->idempotent || opts_.yes) continue;
-    const std::string q = "step " + id + " may have been running when Baton stopped, and it is not idempotent. Run it again?";
+    const std::string q = "step " + id +
+                          (state_.in_flight.count(id) ? " may have been running when Baton stopped"
+                                                      : " captured a secret, which the journal does not keep") +
+                          ", and it is not idempotent. Run it again?";
     if (!opts_.ask) return finish(4, "confirmation needed and no terminal to ask on; rerun with --yes to answer:\n  " + q);
     if (!opts_.ask(q)) return finish(4, "refused by the operator: " + q);
   }
@@ -481,6 +503,16 @@ RunResult Executor::run(RunState initial) {
       // Ending a run that stopped mid-phase: fail it there first.
       pending_recovery_ = opts_.recovery;
       m.fire(MachineEvent::step_failed);
+    }
+  }
+
+  // Secrets were never journaled: capture them again, by running the steps
+  // of phases already passed that captured them.
+  for (const std::string& id : state_.recapture) {
+    for (const Step& s : rb_.steps) {
+      if (s.id != id || s.phase == m.phase()) continue;
+      StepOutcome o = run_step(s);
+      if (!o.ok) return finish(1, "cannot capture the secret " + s.capture + " again: step " + id + " failed " + o.why);
     }
   }
 

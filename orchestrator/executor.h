@@ -11,6 +11,7 @@
 
 #include "agents/agent.h"
 #include "orchestrator/events.h"
+#include "orchestrator/redact.h"
 #include "orchestrator/state_dir.h"
 #include "runbooks/model.h"
 #include "states/machine.h"
@@ -54,6 +55,8 @@ struct RunState {
   Roles roles_at_start;  // promote swaps these, so a re-run swaps the same way
   // Steps that may have been in flight when the run stopped.
   std::set<std::string> in_flight;
+  // Steps whose captured secret the journal masked: they run again.
+  std::set<std::string> recapture;
 };
 
 struct ExecutorOptions {
@@ -111,6 +114,7 @@ class Executor {
   ExecutorOptions opts_;
   std::mutex mu_;  // guards state_ while a group runs
   RunState state_;
+  Redactor redactor_;  // guarded by mu_
   // Fired when the machine lands in failed: rollback (on_failure), or the
   // operator's choice on resume.
   std::optional<MachineEvent> pending_recovery_;

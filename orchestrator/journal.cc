@@ -11,8 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <sstream>
 
+#include "orchestrator/redact.h"
 #include "orchestrator/state_dir.h"
 
 namespace baton {
@@ -140,7 +142,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
   std::map<std::string, std::map<std::string, PerHost>> steps;
   std::map<std::string, std::vector<std::string>> host_order;
   std::vector<std::string> finish_order;
-  std::map<std::string, std::string> captured;  // step -> "name=value" via captures
+  std::set<std::string> masked;  // steps whose capture was a secret
   for (const Json& j : records) {
     const std::string ev = j.str("event");
     if (ev == "transition") {
@@ -171,6 +173,11 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
         finish_order.push_back(step);
         if (const Json* caps = j.get("captures"))
           for (const auto& [k, v] : caps->obj) {
+            // A secret was masked, never journaled: its step must run again.
+            if (is_secret_name(k) && v.s == "***") {
+              masked.insert(step);
+              continue;
+            }
             bool found = false;
             for (auto& kv : st.captures)
               if (kv.first == k) {
@@ -183,6 +190,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     }
   }
   for (const std::string& step : finish_order) {
+    if (masked.count(step)) continue;
     bool all_ok = true;
     for (const auto& [host, ph] : steps[step]) all_ok = all_ok && ph.last == "ok";
     if (all_ok) st.done.push_back({step, host_order[step]});
@@ -190,6 +198,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
   for (const auto& [step, hosts] : steps)
     for (const auto& [host, ph] : hosts)
       if (ph.last == "started") st.in_flight.insert(step);
+  st.recapture = masked;
   return st;
 }
 

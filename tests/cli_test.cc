@@ -135,6 +135,34 @@ TEST(Cli, SecondRunWhileLockedExitsFive) {
   EXPECT_NE(r.err.find("another run holds the lock"), std::string::npos) << r.err;
 }
 
+TEST(Cli, SecretsNeverReachOutputJournalOrReport) {
+  TempDir d;
+  std::string steps =
+      "[vars]\ndb_password = \"hunter2-very-secret\"\n"
+      "[[step]]\nid = \"mint\"\nphase = \"promote\"\non = \"target\"\nrun = \"echo tok-123456789\"\ncapture = \"api_token\"\n"
+      "[[step]]\nid = \"leak\"\nphase = \"verify\"\non = \"source\"\n"
+      "run = 'echo \"pw=$db_password token=$api_token\"; echo \"pw=$db_password\" >&2; "
+      "test -f \"$gate\" && test ${#api_token} -eq 13'\n";
+  steps = "[vars]\ngate = \"" + d.path + "/gate\"\n" + steps.substr(7);
+  CommandResult r = run_book(d, "switchover", steps);
+  EXPECT_EQ(r.exit_code, 1);
+  CommandResult json = run_book(d, "report", steps, "--json");
+  CommandResult text = run_book(d, "report", steps);
+  std::string journal = sh("cat " + shell_quote(d.path) + "/state/t/runs/*.jsonl").out;
+  for (const std::string& where : {r.out + r.err, json.out, text.out, journal}) {
+    EXPECT_EQ(where.find("hunter2-very-secret"), std::string::npos) << where;
+    EXPECT_EQ(where.find("tok-123456789"), std::string::npos) << where;
+  }
+  EXPECT_NE(journal.find("pw=***"), std::string::npos) << journal;
+  // The masked capture was never recorded, so resume mints it again, and
+  // the failed step then sees the real 13-byte token, not the mask.
+  write(d.path + "/gate", "");
+  CommandResult again = run_book(d, "resume", steps);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("ok    mint"), std::string::npos) << again.out;
+
+}
+
 TEST(Cli, JsonPrintsOneEventPerLine) {
   TempDir d;
   CommandResult r = run_book(d, "switchover", "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"echo hi\"\n", "--json");
