@@ -76,6 +76,7 @@ class SshAgent : public Agent {
   const SshOptions opts_;
   std::mutex mu_;  // serialises run()/probe(); guards session_
   ssh_session_struct* session_ = nullptr;
+  bool login_shell_is_sh_ = false;  // then scripts skip a second /bin/sh
   std::atomic<int> connects_{0};
 
   // Effective values after ~/.ssh/config, for messages and describe().

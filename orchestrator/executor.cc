@@ -101,7 +101,7 @@ std::string check_expectations(const Step& s, const CommandResult& r) {
 
 Executor::Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink& events,
                    ExecutorOptions opts)
-    : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)) {
+    : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)), runbook_dir_(runbook_dir(rb.path)) {
   redactor_.learn(rb_.vars);
   for (const Site& s : rb_.sites)
     for (const Host& h : s.hosts) redactor_.learn(h.vars);
@@ -138,7 +138,7 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   v.emplace_back("BATON_OPERATION", std::string(name(op_)));
   v.emplace_back("BATON_RUN_ID", opts_.run_id);
   v.emplace_back("BATON_RUNBOOK", rb_.name);
-  v.emplace_back("BATON_RUNBOOK_DIR", runbook_dir(rb_.path));
+  v.emplace_back("BATON_RUNBOOK_DIR", runbook_dir_);
   v.emplace_back("BATON_SOURCE_SITE", roles.source);
   v.emplace_back("BATON_TARGET_SITE", roles.target);
   // Where the other side is, for connection strings.

@@ -112,6 +112,7 @@ class Executor {
   AgentPool& agents_;
   EventSink& events_;
   ExecutorOptions opts_;
+  const std::string runbook_dir_;
   std::mutex mu_;  // guards state_ while a group runs
   RunState state_;
   Redactor redactor_;  // guarded by mu_

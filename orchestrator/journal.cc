@@ -55,8 +55,13 @@ void Journal::emit(const RunEvent& e) {
     p += n;
     left -= static_cast<size_t>(n);
   }
-  // Durable before the action it announces begins.
-  if (::fdatasync(fd_) != 0) error_ = "cannot sync journal " + path_ + ": " + std::strerror(errno);
+  // Durable before the action it announces begins. A record that announces
+  // nothing (a step's result, say) rides along with the next sync: if a
+  // power cut loses it, the step reads as in flight, which resume handles.
+  const bool announces = e.kind == EventKind::run_started || e.kind == EventKind::run_resumed ||
+                         e.kind == EventKind::transition || e.kind == EventKind::step_started ||
+                         e.kind == EventKind::roles_changed || e.kind == EventKind::run_finished;
+  if (announces && ::fdatasync(fd_) != 0) error_ = "cannot sync journal " + path_ + ": " + std::strerror(errno);
   if (++records_ == crash_after_) ::raise(SIGKILL);  // Crash tests: die at this boundary.
 }
 
