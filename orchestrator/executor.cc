@@ -141,10 +141,14 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   v.emplace_back("BATON_RUNBOOK_DIR", runbook_dir_);
   v.emplace_back("BATON_SOURCE_SITE", roles.source);
   v.emplace_back("BATON_TARGET_SITE", roles.target);
-  // Where the other side is, for connection strings.
-  for (const auto& [var, site] : {std::pair<const char*, std::string>{"BATON_SOURCE_ADDRESS", roles.source},
-                                  {"BATON_TARGET_ADDRESS", roles.target}})
-    if (const Site* st = rb_.site(site); st && !st->hosts.empty()) v.emplace_back(var, st->hosts[0].address);
+  // Where the other side is, for connection strings: its address, and its
+  // host variables as source_NAME / target_NAME (first host of the site).
+  for (const auto& [role, site] : {std::pair<std::string, std::string>{"source", roles.source}, {"target", roles.target}}) {
+    const Site* st = rb_.site(site);
+    if (!st || st->hosts.empty()) continue;
+    v.emplace_back(role == "source" ? "BATON_SOURCE_ADDRESS" : "BATON_TARGET_ADDRESS", st->hosts[0].address);
+    for (const auto& [k, val] : st->hosts[0].vars) v.emplace_back(role + "_" + k, val);
+  }
   v.emplace_back("BATON_DRILL", op_ == Operation::drill ? "1" : "0");
   for (const auto& kv : state_.captures) v.push_back(kv);
   return v;

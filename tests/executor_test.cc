@@ -686,6 +686,50 @@ run = "s"
   EXPECT_EQ(c.var("BATON_DRILL"), "0");
 }
 
+TEST(ExecutorVars, HostVarsAndTheOtherSidesVars) {
+  LOAD_RUNBOOK(rb, R"(
+[runbook]
+name = "rb"
+[sites.main.hosts.db]
+address = "10.0.0.1"
+[sites.main.hosts.db.vars]
+pgport = "5433"
+[sites.dr.hosts.db]
+address = "10.0.0.2"
+[sites.dr.hosts.db.vars]
+pgport = "5434"
+[replication]
+source = "main"
+target = "dr"
+
+[[step]]
+id = "before"
+phase = "quiesce"
+on = "target"
+run = "before"
+
+[[step]]
+id = "after"
+phase = "reverse_sync"
+on = "target"
+run = "after"
+)");
+  Harness h;
+  ASSERT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  FakeCall before = h.world.calls_of("before").at(0);
+  EXPECT_EQ(before.var("pgport"), "5434");  // dr's own
+  EXPECT_EQ(before.var("BATON_HOST"), "dr.db");
+  EXPECT_EQ(before.var("BATON_SOURCE_ADDRESS"), "10.0.0.1");
+  EXPECT_EQ(before.var("source_pgport"), "5433");
+  EXPECT_EQ(before.var("target_pgport"), "5434");
+  // After the promote, the old source (main) is the target, and follows dr.
+  FakeCall after = h.world.calls_of("after").at(0);
+  EXPECT_EQ(after.var("BATON_HOST"), "main.db");
+  EXPECT_EQ(after.var("pgport"), "5433");
+  EXPECT_EQ(after.var("BATON_SOURCE_ADDRESS"), "10.0.0.2");
+  EXPECT_EQ(after.var("source_pgport"), "5434");
+}
+
 TEST(ExecutorVars, HostileValueIsPlainDataEndToEnd) {
   TempDir d;
   ASSERT_FALSE(d.path().empty());
