@@ -448,17 +448,39 @@ RunResult Executor::run(RunState initial) {
     return res;
   };
 
+  auto started = [&] {
+    RunEvent e{EventKind::run_started};
+    e.runbook = rb_.path;
+    e.runbook_hash = rb_.content_hash;
+    e.user = opts_.user;
+    e.machine = opts_.machine;
+    e.source = state_.roles.source;
+    e.target = state_.roles.target;
+    e.stale = state_.roles.stale;
+    emit(e);
+  };
+  // A new run refused before it acts: on record, for the audit and for
+  // --json readers, as a run that started and was refused.
+  auto refuse = [&](int code, std::string msg) {
+    started();
+    RunEvent e{EventKind::run_finished};
+    e.status = "refused";
+    e.exit_code = code;
+    e.reason = msg;
+    emit(e);
+    return finish(code, std::move(msg));
+  };
+
   // Never act on a stale side: it may hold writes the new source lacks.
   if (fresh && op_ != Operation::reverse_sync && !state_.roles.stale.empty())
-    return finish(3, "site " + state_.roles.stale +
-                         " is stale after a failover; run `baton reverse-sync " + rb_.path +
-                         "` first to make it a replica again");
+    return refuse(3, "site " + state_.roles.stale + " is stale after a failover; run `baton reverse-sync " +
+                         rb_.path + "` first to make it a replica again");
   if (!opts_.yes && !opts_.ask) {
     auto qs = confirmations_needed();
     if (!qs.empty()) {
       std::string msg = "confirmation needed and no terminal to ask on; rerun with --yes to answer:";
       for (const auto& q : qs) msg += "\n  " + q;
-      return finish(4, msg);
+      return fresh ? refuse(4, msg) : finish(4, msg);
     }
   }
 
@@ -481,15 +503,7 @@ RunResult Executor::run(RunState initial) {
 
   if (fresh) {
     state_.roles_at_start = state_.roles;
-    RunEvent e{EventKind::run_started};
-    e.runbook = rb_.path;
-    e.runbook_hash = rb_.content_hash;
-    e.user = opts_.user;
-    e.machine = opts_.machine;
-    e.source = state_.roles.source;
-    e.target = state_.roles.target;
-    e.stale = state_.roles.stale;
-    emit(e);
+    started();
     m.fire(MachineEvent::start);
   } else {
     RunEvent e{EventKind::run_resumed};

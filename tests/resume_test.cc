@@ -250,7 +250,11 @@ TEST(Resume, SwitchoverRefusedWhileASideIsStale) {
   CommandResult sw = s.baton_cmd("switchover");
   EXPECT_EQ(sw.exit_code, 3);
   EXPECT_NE(sw.err.find("reverse-sync"), std::string::npos) << sw.err;
-  EXPECT_EQ(s.baton_cmd("drill").exit_code, 3);
+  CommandResult dj = s.baton_cmd("drill --json");
+  EXPECT_EQ(dj.exit_code, 3);
+  EXPECT_NE(dj.out.find("\"event\":\"run_finished\""), std::string::npos) << dj.out;  // JSON readers see it.
+  EXPECT_NE(dj.out.find("\"status\":\"refused\""), std::string::npos) << dj.out;
+  EXPECT_NE(s.baton_cmd("history").out.find("refused"), std::string::npos);  // On record for the audit.
   EXPECT_NE(s.baton_cmd("status").out.find("STALE"), std::string::npos);
   CommandResult rs = s.baton_cmd("reverse-sync");
   ASSERT_EQ(rs.exit_code, 0) << rs.out << rs.err;
