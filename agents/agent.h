@@ -45,4 +45,22 @@ class Agent {
 // Marker appended when output is cut at output_limit.
 std::string truncation_marker(std::size_t dropped);
 
+// One output stream with the cap applied: keeps the head, counts the rest,
+// and marks the cut visibly at the end.
+struct CappedOutput {
+  std::string* text;
+  std::size_t limit;
+  std::size_t dropped = 0;
+
+  void add(const char* data, std::size_t n) {
+    std::size_t room = text->size() < limit ? limit - text->size() : 0;
+    std::size_t take = n < room ? n : room;
+    text->append(data, take);
+    dropped += n - take;
+  }
+  void finish() {
+    if (dropped) text->append(truncation_marker(dropped));
+  }
+};
+
 }  // namespace baton

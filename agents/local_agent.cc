@@ -20,24 +20,8 @@ constexpr auto kKillGrace = std::chrono::seconds(2);
 // After the shell exits, a background child may hold our pipes open.
 constexpr int kDrainAfterExitMs = 50;
 
-struct Capture {
-  std::string* text;
-  std::size_t limit;
-  std::size_t dropped = 0;
-
-  void add(const char* data, std::size_t n) {
-    std::size_t room = text->size() < limit ? limit - text->size() : 0;
-    std::size_t take = n < room ? n : room;
-    text->append(data, take);
-    dropped += n - take;
-  }
-  void finish() {
-    if (dropped) text->append(truncation_marker(dropped));
-  }
-};
-
 // Reads what is there; false at EOF or error.
-bool read_some(int fd, Capture& c) {
+bool read_some(int fd, CappedOutput& c) {
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -95,7 +79,7 @@ CommandResult LocalAgent::run(const Command& cmd) {
   set_nonblocking(err_pipe[0]);
   int pfd = pidfd_open(pid);
 
-  Capture out{&r.out, cmd.output_limit}, err{&r.err, cmd.output_limit};
+  CappedOutput out{&r.out, cmd.output_limit}, err{&r.err, cmd.output_limit};
   bool out_open = true, err_open = true, exited = false, killed = false;
   int status = 0;
   auto deadline = start + cmd.timeout;

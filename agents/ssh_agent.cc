@@ -95,27 +95,12 @@ int signal_number(const char* name) {
   return SIGTERM;  // An unnamed signal still means "did not exit normally".
 }
 
-// Per-stream output with the cap applied: keep the head, count the rest.
-struct Capped {
-  std::string* buf;
-  std::size_t limit;
-  std::size_t dropped = 0;
-  void add(const char* p, std::size_t n) {
-    std::size_t room = buf->size() < limit ? limit - buf->size() : 0;
-    std::size_t take = std::min(room, n);
-    buf->append(p, take);
-    dropped += n - take;
-  }
-  void finish() {
-    if (dropped) *buf += truncation_marker(dropped);
-  }
-};
 
 // Stderr until the pgid line has been seen and removed. Login shells may
 // print before it (a noisy ~/.bashrc), so search rather than expect it first.
 struct StderrFilter {
-  explicit StderrFilter(Capped* s) : sink(s) {}
-  Capped* sink;
+  explicit StderrFilter(CappedOutput* s) : sink(s) {}
+  CappedOutput* sink;
   std::string pending;
   bool done = false;
   long pgid = 0;
@@ -557,8 +542,8 @@ CommandResult SshAgent::run(const Command& cmd) {
   }
   ssh_channel_send_eof(ch);  // no stdin: commands that read it see EOF
 
-  Capped out{&r.out, cmd.output_limit};
-  Capped err{&r.err, cmd.output_limit};
+  CappedOutput out{&r.out, cmd.output_limit};
+  CappedOutput err{&r.err, cmd.output_limit};
   StderrFilter err_filter(&err);
   const auto deadline = Clock::now() + cmd.timeout;
   bool connection_lost = false;
@@ -597,7 +582,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     // Wait for the socket rather than one stream: ssh_channel_read_timeout
     // watches only stdout or stderr and returns 0 both on timeout and at EOF.
     // libssh processes every complete packet it reads, so nothing is left
-    // pending in its buffers when the socket is quiet. Capped at 50 ms so
+    // pending in its buffers when the socket is quiet. CappedOutput at 50 ms so
     // libssh also gets regular turns to flush window adjustments.
     auto wait = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(50));
     pollfd pfd{ssh_get_fd(session_), POLLIN, 0};

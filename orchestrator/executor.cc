@@ -394,14 +394,18 @@ void Executor::restore_roles_after_rollback() {
   for (const DoneStep& d : state_.done)
     for (const Step& s : rb_.steps)
       if (s.id == d.id && s.phase == Phase::promote && !state_.undone.count(s.id)) kept += " " + s.id;
-  RunEvent rc{EventKind::roles_changed};
   if (!kept.empty()) {
-    rc.kind = EventKind::message;
-    rc.reason = "roles stay swapped: promote step(s)" + kept + " have no undo";
-    emit(rc);
+    RunEvent note{EventKind::message};
+    note.reason = "roles stay swapped: promote step(s)" + kept + " have no undo";
+    emit(note);
     return;
   }
-  const Roles n = state_.roles_at_start;
+  set_roles(state_.roles_at_start);
+}
+
+// Persists new roles first (atomically), then lets the run and the record know.
+void Executor::set_roles(const Roles& n) {
+  RunEvent rc{EventKind::roles_changed};
   rc.reason = opts_.save_roles ? opts_.save_roles(n) : "";
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -545,34 +549,9 @@ RunResult Executor::run(RunState initial) {
       std::string why;
       bool r = false;
       if (run_phase(*p, &r, &why)) {
-        if (*p == Phase::promote && op_ != Operation::drill) {
-          Roles n = roles_after_promote(state_.roles_at_start, op_);
-          std::string err = opts_.save_roles ? opts_.save_roles(n) : "";
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            state_.roles = n;
-          }
-          RunEvent rc{EventKind::roles_changed};
-          rc.source = n.source;
-          rc.target = n.target;
-          rc.stale = n.stale;
-          rc.reason = err;
-          emit(rc);
-        }
-        if (*p == Phase::reverse_sync && op_ == Operation::reverse_sync && !state_.roles.stale.empty()) {
-          Roles n = state_.roles;
-          n.stale.clear();
-          std::string err = opts_.save_roles ? opts_.save_roles(n) : "";
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            state_.roles = n;
-          }
-          RunEvent rc{EventKind::roles_changed};
-          rc.source = n.source;
-          rc.target = n.target;
-          rc.reason = err;
-          emit(rc);
-        }
+        if (*p == Phase::promote && op_ != Operation::drill) set_roles(roles_after_promote(state_.roles_at_start, op_));
+        if (*p == Phase::reverse_sync && op_ == Operation::reverse_sync && !state_.roles.stale.empty())
+          set_roles(Roles{state_.roles.source, state_.roles.target, ""});
         m.fire(MachineEvent::phase_done);
       } else {
         refused = refused || r;

@@ -99,6 +99,7 @@ class Executor {
                        std::string* captured);
   bool rollback(std::string* why);
   void restore_roles_after_rollback();
+  void set_roles(const Roles& n);
   // Variables a command sees; roles as they were in `phase` (undo runs
   // in the context of the step it undoes), or the current ones.
   Vars vars_now(std::optional<Phase> phase = std::nullopt);
