@@ -16,6 +16,11 @@ done
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 echo "baton: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The tests make their own clusters: no packaged "main" cluster on 5432.
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $sudo mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 $sudo apt-get update -qq
 # Don't start the packaged PostgreSQL cluster or sshd: tests start their own.
 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
