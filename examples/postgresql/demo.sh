@@ -17,7 +17,8 @@ dir=$parent/sandbox
 trap '"$sandbox" down "$dir" >/dev/null 2>&1 || true; rm -rf "$parent"' EXIT
 trap 'exit 130' INT TERM
 
-step() { printf '\n\033[1m--- %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then b0='\033[1m' b1='\033[0m'; else b0= b1=; fi
+step() { printf "\n${b0}--- %s${b1}\n" "$*"; }
 
 step "sandbox: two PostgreSQL 15 sites on 127.0.0.1 and 127.0.0.2"
 "$sandbox" up "$dir"

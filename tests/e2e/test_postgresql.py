@@ -40,7 +40,11 @@ class Sandbox:
         self.parent = tempfile.mkdtemp(prefix="baton-e2e-")
         os.chmod(self.parent, 0o755)  # PostgreSQL's user must reach DIR
         self.dir = os.path.join(self.parent, "sandbox")
-        self.sh("up")
+        try:
+            self.sh("up")
+        except BaseException:
+            self.down()
+            raise
         self.env = {}
         with open(os.path.join(self.dir, "env")) as f:
             for line in f:
@@ -318,6 +322,25 @@ class PostgresE2E(unittest.TestCase):
         r = sb.baton("switchover", "--yes")
         self.assert_ok(r, "switch back after reverse-sync")
         self.assert_primary_and_streaming("main", "dr")
+
+    def test_failover_with_old_site_unreachable(self):
+        sb = self.sb
+        with open(os.path.join(sb.dir, "ssh", "main_sshd.pid")) as f:
+            os.kill(int(f.read()), signal.SIGTERM)   # main's host "unreachable", its PostgreSQL up
+        r = sb.baton("failover", "--yes")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("still accepts connections", r.stdout)
+        self.assertTrue(sb.one("dr", "SELECT pg_is_in_recovery()"), "promoted next to a live primary")
+        self.assertEqual(sb.status()["source"], "main")
+        os.kill(sb.postmaster_pid("main"), signal.SIGKILL)   # now it is really down
+        r = sb.baton("resume", "--yes")
+        self.assert_ok(r, "resume of the failover")
+        self.assertFalse(sb.one("dr", "SELECT pg_is_in_recovery()"))
+        st = sb.status()
+        self.assertEqual((st["source"], st["stale"]), ("dr", "main"))
+        rpo = [rec["captures"]["rpo"] for rec in sb.records() if "rpo" in rec.get("captures", {})]
+        self.assertEqual(len(rpo), 1)
+        self.assertTrue(rpo[0].startswith("unknown"), rpo[0])
 
     def test_drill_leaves_production_untouched(self):
         sb = self.sb
