@@ -9,8 +9,10 @@
 #                                missing on the current primary ("lost")
 #   sandbox.sh psql DIR SITE [psql args]   a psql on site main or dr
 #
-# Site "main": PostgreSQL on 127.0.0.1:P, sshd on 127.0.0.1:S1.
-# Site "dr":   PostgreSQL on 127.0.0.2:P, sshd on 127.0.0.2:S2 (a streaming standby).
+# Site "main": PostgreSQL on 127.0.0.1:P1, sshd on 127.0.0.1:S1.
+# Site "dr":   PostgreSQL on 127.0.0.2:P2, sshd on 127.0.0.2:S2 (a streaming standby);
+#              it also listens on 127.0.0.1:P2, so a client that knows one host and
+#              two ports (as ../shared/peers/writer.py does) reaches both sites.
 # Each site has its own data dir, socket dir and sshd with its own host key;
 # one user key and a known_hosts file with both. Everything listens on
 # loopback only, on ports that are free when `up` runs.
@@ -76,7 +78,7 @@ def pick(addrs):
         if p not in taken and all(free(a, p) for a in addrs):
             taken.add(p); return p
     raise SystemExit("no free port")
-print(pick(["127.0.0.1", "127.0.0.2"]), pick(["127.0.0.1", "127.0.0.2"]),
+print(pick(["127.0.0.1"]), pick(["127.0.0.1", "127.0.0.2"]), pick(["127.0.0.1", "127.0.0.2"]),
       pick(["127.0.0.1"]), pick(["127.0.0.2"]))
 PY
 }
@@ -120,19 +122,22 @@ procs_in() {
     done || true
 }
 
-pgconf() {  # pgconf DATADIR ADDRESS SOCKDIR
+pgconf() {  # pgconf DATADIR ADDRESSES SOCKDIR PORT
   # One block per host, at the end of postgresql.conf; Baton's rejoin keeps it.
   sed -i '/^# --- this host (sandbox) ---$/,$d' "$1/postgresql.conf"
   cat >>"$1/postgresql.conf" <<EOF
 # --- this host (sandbox) ---
 listen_addresses = '$2'
 unix_socket_directories = '$3'
+port = $4
 EOF
 }
 
+port_of() { if [ "$1" = main ]; then echo "$MAIN_PGPORT"; else echo "$DR_PGPORT"; fi; }
+
 q() {  # q SITE SQL
   local site=$1; shift
-  as_pg "$PGBIN/psql" -XAtq -h "$DIR/$site/sock" -p "$PGPORT" -U postgres -d postgres -c "$*"
+  as_pg "$PGBIN/psql" -XAtq -h "$DIR/$site/sock" -p "$(port_of "$site")" -U postgres -d postgres -c "$*"
 }
 
 up() {
@@ -146,8 +151,8 @@ up() {
   touch "$DIR/$MARK"
   chmod 755 "$DIR"
   local g; g=$(id -gn "$PGOS")
-  read -r PGPORT DRILL_PORT SSH_MAIN SSH_DR <<<"$(pick_ports)"
-  log "ports: postgresql $PGPORT, sshd $SSH_MAIN (main) and $SSH_DR (dr), drill clone $DRILL_PORT"
+  read -r MAIN_PGPORT DR_PGPORT DRILL_PORT SSH_MAIN SSH_DR <<<"$(pick_ports)"
+  log "ports: postgresql $MAIN_PGPORT (main) and $DR_PGPORT (dr), sshd $SSH_MAIN (main) and $SSH_DR (dr), drill clone $DRILL_PORT"
 
   local s
   for s in main dr; do install -d -o "$PGOS" -g "$g" -m 755 "$DIR/$s" "$DIR/$s/sock"; done
@@ -162,7 +167,6 @@ up() {
     --no-instructions >"$DIR/main/initdb.log" 2>&1 || die "initdb failed (see $DIR/main/initdb.log)"
   cat >>"$DIR/main/data/postgresql.conf" <<EOF
 # --- sandbox: both hosts ---
-port = $PGPORT
 wal_level = replica
 wal_log_hints = on                 # pg_rewind needs it (or data checksums)
 hot_standby = on
@@ -176,16 +180,16 @@ EOF
 host all all 127.0.0.0/8 trust
 host replication all 127.0.0.0/8 trust
 EOF
-  pgconf "$DIR/main/data" 127.0.0.1 "$DIR/main/sock"
+  pgconf "$DIR/main/data" 127.0.0.1 "$DIR/main/sock" "$MAIN_PGPORT"
   as_pg "$PGBIN/pg_ctl" -D "$DIR/main/data" -l "$DIR/main/postgres.log" -w -t 60 start >/dev/null ||
     die "main did not start (see $DIR/main/postgres.log)"
   q main "CREATE TABLE writer_probe (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
           CREATE TABLE app_smoke (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());"
 
   # dr: a streaming standby, cloned from main.
-  as_pg "$PGBIN/pg_basebackup" -d "host=127.0.0.1 port=$PGPORT user=postgres application_name=dr" \
+  as_pg "$PGBIN/pg_basebackup" -d "host=127.0.0.1 port=$MAIN_PGPORT user=postgres application_name=dr" \
     -D "$DIR/dr/data" -R -X stream -c fast --no-sync || die "pg_basebackup of dr failed"
-  pgconf "$DIR/dr/data" 127.0.0.2 "$DIR/dr/sock"
+  pgconf "$DIR/dr/data" 127.0.0.2,127.0.0.1 "$DIR/dr/sock" "$DR_PGPORT"
   as_pg "$PGBIN/pg_ctl" -D "$DIR/dr/data" -l "$DIR/dr/postgres.log" -w -t 60 start >/dev/null ||
     die "dr did not start (see $DIR/dr/postgres.log)"
   local i st=
@@ -233,7 +237,8 @@ EOF
 SANDBOX_DIR='$DIR'
 SANDBOX_USER='$PGOS'
 PGBIN='$PGBIN'
-PGPORT=$PGPORT
+MAIN_PGPORT=$MAIN_PGPORT
+DR_PGPORT=$DR_PGPORT
 DRILL_PORT=$DRILL_PORT
 MAIN_ADDRESS=127.0.0.1
 DR_ADDRESS=127.0.0.2
@@ -247,7 +252,7 @@ DRILL_DIR_MAIN='$DIR/main/drill'
 DRILL_DIR_DR='$DIR/dr/drill'
 RUNBOOK='$DIR/runbook.toml'
 STATE_DIR='$DIR/state'
-WRITER_DSN='host=127.0.0.1,127.0.0.2 port=$PGPORT,$PGPORT user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2'
+WRITER_DSN='host=127.0.0.1,127.0.0.2 port=$MAIN_PGPORT,$DR_PGPORT user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=2'
 EOF
   write_runbook
   log "up: $DIR (runbook $DIR/runbook.toml, state $DIR/state)"
@@ -273,7 +278,6 @@ target = "dr"
 
 [vars]
 pgbin = "$PGBIN"
-PGPORT = "$PGPORT"
 PGUSER = "postgres"
 PGDATABASE = "postgres"
 repl_user = "postgres"
@@ -297,6 +301,7 @@ identity = "$DIR/ssh/id_ed25519"
 [sites.$s.hosts.db.vars]
 PGDATA = "$DIR/$s/data"
 PGHOST = "$DIR/$s/sock"
+PGPORT = "$(port_of $s)"
 pglog = "$DIR/$s/postgres.log"
 drill_dir = "$DIR/$s/drill"
 drill_listen = "$addr"
@@ -382,6 +387,6 @@ case $cmd in
   psql)
     # shellcheck disable=SC1091
     . "$DIR/env"; site=${1:?site: main or dr}; shift
-    as_pg "$PGBIN/psql" -X -h "$DIR/$site/sock" -p "$PGPORT" -U postgres -d postgres "$@" ;;
+    as_pg "$PGBIN/psql" -X -h "$DIR/$site/sock" -p "$(port_of "$site")" -U postgres -d postgres "$@" ;;
   *) usage ;;
 esac

@@ -51,7 +51,7 @@ class Sandbox:
                 if "=" in line and not line.startswith("#"):
                     k, v = line.rstrip("\n").split("=", 1)
                     self.env[k] = v.strip("'")
-        self.port = int(self.env["PGPORT"])
+        self.ports = {"main": int(self.env["MAIN_PGPORT"]), "dr": int(self.env["DR_PGPORT"])}
         self.runbook = self.env["RUNBOOK"]
         self.state = self.env["STATE_DIR"]
         self.app = os.path.join(self.dir, "app")
@@ -93,7 +93,7 @@ class Sandbox:
 
     # -- PostgreSQL
     def connect(self, site, timeout=2):
-        c = psycopg2.connect(host=ADDRESS[site], port=self.port, user="postgres", dbname="postgres",
+        c = psycopg2.connect(host=ADDRESS[site], port=self.ports[site], user="postgres", dbname="postgres",
                              connect_timeout=timeout)
         c.autocommit = True
         return c
