@@ -232,7 +232,8 @@ int cmd_run(const Flags& f, Operation op) {
   }
   // An unfinished run comes first: two half-done operations is how split brain starts.
   RunSummary last;
-  if (last_run(dir, &last) && last.resumable() && op != Operation::drill) {
+  // Drills too: a drill's run would hide the waiting one from resume.
+  if (last_run(dir, &last) && last.resumable()) {
     fail("run " + last.id + " (" + last.operation + ") " +
          (last.finished ? "failed in " + last.failed_phase : "was interrupted in " + last.state) +
          " and waits: `baton resume " + f.runbook + "` finishes it, `baton resume " + f.runbook +

@@ -592,6 +592,9 @@ RunResult Executor::run(RunState initial) {
   } else if (st == "rolled_back") {
     code = 1;
     msg = std::string(name(op_)) + " failed and was rolled back: " + failure;
+  } else if (st == "aborted" && opts_.recovery == MachineEvent::abort) {
+    code = 0;  // The operator's call, carried out: the run is over.
+    msg = "run " + opts_.run_id + " aborted; nothing was undone";
   } else {
     code = 1;
     msg = std::string(name(op_)) + " ended " + st + (failure.empty() ? "" : ": " + failure);

@@ -359,3 +359,23 @@ TEST(Resume, HistoryAndReportTellTheRuns) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(Resume, WaitingRunBlocksEvenADrillAndAbortEndsIt) {
+  Sandbox s;
+  ASSERT_TRUE(killed(s.baton_cmd("switchover", {{"BATON_CRASH_AFTER_RECORD", "25"}})));
+  CommandResult d = s.baton_cmd("drill");
+  EXPECT_EQ(d.exit_code, 3) << d.err;
+  EXPECT_NE(d.err.find("waits"), std::string::npos) << d.err;
+  CommandResult a = s.baton_cmd("resume --abort");
+  EXPECT_EQ(a.exit_code, 0) << a.out << a.err;
+  EXPECT_NE(a.err.find("aborted"), std::string::npos) << a.err;
+  EXPECT_EQ(a.err.find("error"), std::string::npos) << a.err;
+  EXPECT_EQ(summarize("x", s.records()).state, "aborted");
+  EXPECT_EQ(s.baton_cmd("drill").exit_code, 0);  // No longer waiting.
+}
+
+}  // namespace
+}  // namespace baton
