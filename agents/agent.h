@@ -42,6 +42,16 @@ class Agent {
   virtual std::string describe() const = 0;
 };
 
+// Sets a variable, replacing an earlier value of the same name.
+inline void set_var(Vars& vars, const std::string& k, const std::string& v) {
+  for (auto& kv : vars)
+    if (kv.first == k) {
+      kv.second = v;
+      return;
+    }
+  vars.emplace_back(k, v);
+}
+
 // Marker appended when output is cut at output_limit.
 std::string truncation_marker(std::size_t dropped);
 

@@ -68,7 +68,8 @@ CommandResult LocalAgent::run(const Command& cmd) {
     ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGPIPE, SIG_DFL);  // Baton ignores these; its commands must not.
+    ::signal(SIGHUP, SIG_DFL);
     ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }

@@ -211,12 +211,12 @@ int execute(const Flags& f, const Runbook& rb, Operation op, StateDir& dir, cons
   return res.exit_code;
 }
 
-std::string holder_info(Operation op, const std::string& id) {
+std::string holder_info(const std::string& what, const std::string& id) {
   return "pid " + std::to_string(::getpid()) + " on " + hostname() + ", user " + whoami() + ", " +
-         std::string(name(op)) + " started " + iso_time(std::chrono::duration_cast<std::chrono::milliseconds>(
+         what + " started " + iso_time(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                             std::chrono::system_clock::now().time_since_epoch())
                                                             .count()) +
-         " (run " + id + ")";
+         (id.empty() ? "" : " (run " + id + ")");
 }
 
 int cmd_run(const Flags& f, Operation op) {
@@ -226,7 +226,7 @@ int cmd_run(const Flags& f, Operation op) {
   if (!open_state(f, rb, &dir)) return 1;
   const std::string id = run_id();
   RunLock lock;
-  if (std::string err = lock.acquire(dir, holder_info(op, id)); !err.empty()) {
+  if (std::string err = lock.acquire(dir, holder_info(std::string(name(op)), id)); !err.empty()) {
     fail(err);
     return 5;
   }
@@ -257,10 +257,22 @@ int cmd_resume(const Flags& f, const ResumeFlags& rf) {
   if (!load(f.runbook, &rb)) return 2;
   StateDir dir;
   if (!open_state(f, rb, &dir)) return 1;
+  // Lock before reading: another run may be writing the journal.
+  RunLock lock;
+  if (std::string err = lock.acquire(dir, holder_info("resume", "")); !err.empty()) {
+    fail(err);
+    return 5;
+  }
   std::vector<std::string> ids = list_runs(dir.path());
   std::string id = rf.run.empty() ? (ids.empty() ? "" : ids.back()) : rf.run;
   if (id.empty()) {
     fail("no run of \"" + rb.name + "\" to resume in " + dir.path());
+    return 2;
+  }
+  // Roles may have changed since an older run: only the latest goes on.
+  if (id != ids.back()) {
+    fail("run " + id + " is not the latest run of \"" + rb.name + "\" (" + ids.back() +
+         " is); only the latest run can be resumed");
     return 2;
   }
   JournalRead jr = read_journal(journal_path(dir.path(), id));
@@ -283,11 +295,6 @@ int cmd_resume(const Flags& f, const ResumeFlags& rf) {
     fail("the runbook changed since run " + id + " started (" + f.runbook +
          " differs from the journal's copy); check the change, then resume with --force");
     return 2;
-  }
-  RunLock lock;
-  if (std::string err = lock.acquire(dir, holder_info(*op, id)); !err.empty()) {
-    fail(err);
-    return 5;
   }
   RunState st = rebuild_state(jr.records, dir.load_roles(initial_roles(rb)));
   st.roles_at_start = sum.roles_at_start;

@@ -104,6 +104,7 @@ std::string to_json(const RunEvent& e) {
   field(o, "stale", e.stale);
   field(o, "rto", e.rto);
   if (e.rollback) o += ",\"rollback\":true";
+  if (e.uncertain) o += ",\"uncertain\":true";
   o += '}';
   return o;
 }

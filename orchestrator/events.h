@@ -52,6 +52,7 @@ struct RunEvent {
   std::string source, target, stale;
   std::string rto;  // for run_finished
   bool rollback = false;  // an undo command, not the step itself
+  bool uncertain = false; // failed without a known outcome: may have acted
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
 };
 

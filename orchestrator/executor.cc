@@ -1,5 +1,6 @@
 #include "orchestrator/executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -154,13 +155,23 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   return v;
 }
 
+const Step* Executor::find_step(const std::string& id) const {
+  for (const Step& s : rb_.steps)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+bool Executor::is_done(const std::string& id) const {
+  for (const DoneStep& d : state_.done)
+    if (d.id == id) return true;
+  return false;
+}
+
 std::vector<std::string> Executor::confirmations_needed() const {
   std::vector<std::string> q;
   for (const Step& s : rb_.steps) {
     if (s.confirm.empty() || !skip_reason(s, op_).empty()) continue;
-    bool done = false;
-    for (const DoneStep& d : state_.done) done = done || d.id == s.id;
-    if (!done) q.push_back(s.id + ": " + s.confirm);
+    if (!is_done(s.id)) q.push_back(s.id + ": " + s.confirm);
   }
   return q;
 }
@@ -211,6 +222,12 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       return true;
     }
     fin.status = a < max ? "retry" : (r.timed_out ? "timed_out" : "failed");
+    // Connection lost or killed at its timeout: it may have done its work.
+    fin.uncertain = a == max && (!r.error.empty() || r.timed_out);
+    if (fin.uncertain) {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_.uncertain.insert(s.id);
+    }
     emit(fin);
     *why = fail;
     if (a < max) std::this_thread::sleep_for(s.retry_delay);
@@ -218,7 +235,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
   return false;
 }
 
-Executor::StepOutcome Executor::run_step(const Step& s) {
+Executor::StepOutcome Executor::run_step(const Step& s, const Roles* roles) {
   StepOutcome out;
   if (!s.confirm.empty() && !opts_.yes) {
     if (!opts_.ask || !opts_.ask(s.confirm)) {
@@ -237,13 +254,13 @@ Executor::StepOutcome Executor::run_step(const Step& s) {
   std::vector<const Host*> hosts;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    hosts = resolve_hosts(rb_, state_.roles, s.on, &err);
+    hosts = resolve_hosts(rb_, roles ? *roles : state_.roles, s.on, &err);
   }
   if (!err.empty()) {
     out.why = err;
     return out;
   }
-  const Vars vars = vars_now();
+  const Vars vars = vars_now(roles ? std::optional<Phase>(s.phase) : std::nullopt);
   std::vector<std::string> whys(hosts.size()), caps(hosts.size());
   std::vector<char> oks(hosts.size(), 0);
   auto one = [&](size_t i) { oks[i] = attempt_on_host(s, *hosts[i], vars, &whys[i], &caps[i]); };
@@ -265,14 +282,8 @@ Executor::StepOutcome Executor::run_step(const Step& s) {
   if (out.ok) {
     std::lock_guard<std::mutex> lock(mu_);
     state_.done.push_back({s.id, out.hosts});
-    if (!s.capture.empty()) {
-      for (auto& kv : state_.captures)
-        if (kv.first == s.capture) kv.second = caps[0];
-      bool found = false;
-      for (auto& kv : state_.captures) found = found || kv.first == s.capture;
-      if (!found) state_.captures.emplace_back(s.capture, caps[0]);
-      redactor_.learn({{s.capture, caps[0]}});
-    }
+    state_.uncertain.erase(s.id);
+    if (!s.capture.empty()) set_var(state_.captures, s.capture, caps[0]);
   }
   return out;
 }
@@ -282,8 +293,7 @@ bool Executor::run_phase(Phase p, bool* refused, std::string* why) {
   for (const Step& s : rb_.steps) {
     if (s.phase != p) continue;
     std::string skip = skip_reason(s, op_);
-    bool done = false;
-    for (const DoneStep& d : state_.done) done = done || d.id == s.id;
+    const bool done = is_done(s.id);
     if (!skip.empty() || done) {
       RunEvent e{EventKind::step_skipped};
       e.phase = std::string(name(p));
@@ -331,12 +341,38 @@ bool Executor::rollback(std::string* why) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     done = state_.done;
+    // Steps whose outcome is unknown (connection lost, timed out, running
+    // when Baton stopped) may have done their work: newest of all.
+    std::set<std::string> maybe = state_.uncertain;
+    maybe.insert(state_.in_flight.begin(), state_.in_flight.end());
+    for (const std::string& id : maybe) {
+      const Step* s = find_step(id);
+      if (!s || is_done(id)) continue;
+      std::string err;
+      std::vector<std::string> labels;
+      for (const Host* h : resolve_hosts(rb_, roles_in(s->phase), s->on, &err)) labels.push_back(h->label());
+      done.push_back({id, labels});
+    }
   }
   for (auto it = done.rbegin(); it != done.rend(); ++it) {
-    const Step* s = nullptr;
-    for (const Step& st : rb_.steps)
-      if (st.id == it->id) s = &st;
-    if (!s || s->undo.empty() || state_.undone.count(s->id)) continue;
+    const Step* s = find_step(it->id);
+    if (!s || state_.undone.count(s->id)) continue;
+    if (s->undo.empty()) {
+      const bool maybe = !is_done(s->id);
+      bool past_promote = false;
+      for (Phase q : phase_sequence(op_)) {
+        past_promote = past_promote || q == Phase::promote;
+        if (q == s->phase) break;
+      }
+      // Undoing the rest around a promotion that may have happened could
+      // leave two primaries: stop, and let a person look.
+      if (maybe && past_promote) {
+        *why = "step " + s->id + " may have taken effect (its outcome is unknown) and has no undo; check " +
+               s->on + " by hand, then `baton resume " + rb_.path + " --abort`";
+        return false;
+      }
+      continue;
+    }
     Step undo = *s;
     undo.run = s->undo;
     undo.retries = 0;
@@ -392,8 +428,8 @@ void Executor::restore_roles_after_rollback() {
   if (state_.roles.source == state_.roles_at_start.source && state_.roles.stale == state_.roles_at_start.stale) return;
   std::string kept;
   for (const DoneStep& d : state_.done)
-    for (const Step& s : rb_.steps)
-      if (s.id == d.id && s.phase == Phase::promote && !state_.undone.count(s.id)) kept += " " + s.id;
+    if (const Step* s = find_step(d.id); s && s->phase == Phase::promote && !state_.undone.count(s->id))
+      kept += " " + s->id;
   if (!kept.empty()) {
     RunEvent note{EventKind::message};
     note.reason = "roles stay swapped: promote step(s)" + kept + " have no undo";
@@ -404,9 +440,10 @@ void Executor::restore_roles_after_rollback() {
 }
 
 // Persists new roles first (atomically), then lets the run and the record know.
-void Executor::set_roles(const Roles& n) {
+std::string Executor::set_roles(const Roles& n) {
   RunEvent rc{EventKind::roles_changed};
   rc.reason = opts_.save_roles ? opts_.save_roles(n) : "";
+  const std::string err = rc.reason;
   {
     std::lock_guard<std::mutex> lock(mu_);
     state_.roles = n;
@@ -415,6 +452,7 @@ void Executor::set_roles(const Roles& n) {
   rc.target = n.target;
   rc.stale = n.stale;
   emit(rc);
+  return err;
 }
 
 RunResult Executor::run(RunState initial) {
@@ -490,12 +528,11 @@ RunResult Executor::run(RunState initial) {
 
   // A step that may have been running when Baton stopped runs again only if
   // it is idempotent, or the operator says so.
+  const bool aborting = opts_.recovery == MachineEvent::abort;
   std::set<std::string> rerun = state_.in_flight;
   rerun.insert(state_.recapture.begin(), state_.recapture.end());
-  for (const std::string& id : rerun) {
-    const Step* s = nullptr;
-    for (const Step& st : rb_.steps)
-      if (st.id == id) s = &st;
+  for (const std::string& id : aborting ? std::set<std::string>{} : rerun) {
+    const Step* s = find_step(id);
     if (!s || s->idempotent || opts_.yes) continue;
     const std::string q = "step " + id +
                           (state_.in_flight.count(id) ? " may have been running when Baton stopped"
@@ -518,6 +555,12 @@ RunResult Executor::run(RunState initial) {
     e.reason = m.failed() ? "failed in " + std::string(m.failed_phase() ? name(*m.failed_phase()) : "?")
                           : "stopped in " + m.state();
     emit(e);
+    // Once undoing has begun, going forward would redo half-undone work.
+    const bool rolling = std::find(state_.machine_events.begin(), state_.machine_events.end(),
+                                   MachineEvent::rollback) != state_.machine_events.end();
+    if (m.failed() && rolling && !opts_.recovery)
+      return finish(2, "a rollback of run " + opts_.run_id + " has begun; continue it with `baton resume " + rb_.path +
+                           " --rollback`, or end the run with `--abort`");
     if (m.failed()) {
       std::string err = m.fire(opts_.recovery.value_or(MachineEvent::resume));
       if (!err.empty()) return finish(2, err);
@@ -530,10 +573,11 @@ RunResult Executor::run(RunState initial) {
 
   // Secrets were never journaled: capture them again, by running the steps
   // of phases already passed that captured them.
-  for (const std::string& id : state_.recapture) {
+  for (const std::string& id : aborting ? std::set<std::string>{} : state_.recapture) {
     for (const Step& s : rb_.steps) {
       if (s.id != id || s.phase == m.phase()) continue;
-      StepOutcome o = run_step(s);
+      const Roles then = roles_in(s.phase);  // On the hosts it captured from.
+      StepOutcome o = run_step(s, &then);
       if (!o.ok) return finish(1, "cannot capture the secret " + s.capture + " again: step " + id + " failed " + o.why);
     }
   }
@@ -549,9 +593,16 @@ RunResult Executor::run(RunState initial) {
       std::string why;
       bool r = false;
       if (run_phase(*p, &r, &why)) {
-        if (*p == Phase::promote && op_ != Operation::drill) set_roles(roles_after_promote(state_.roles_at_start, op_));
+        std::string err;
+        if (*p == Phase::promote && op_ != Operation::drill) err = set_roles(roles_after_promote(state_.roles_at_start, op_));
         if (*p == Phase::reverse_sync && op_ == Operation::reverse_sync && !state_.roles.stale.empty())
-          set_roles(Roles{state_.roles.source, state_.roles.target, ""});
+          err = set_roles(Roles{state_.roles.source, state_.roles.target, ""});
+        if (!err.empty()) {
+          // Unrecorded roles would let the next run act on the wrong side.
+          if (failure.empty()) failure = "cannot record the new roles: " + err;
+          m.fire(MachineEvent::step_failed);
+          continue;
+        }
         m.fire(MachineEvent::phase_done);
       } else {
         refused = refused || r;
@@ -587,11 +638,17 @@ RunResult Executor::run(RunState initial) {
     if (fp) msg += " in " + std::string(name(*fp));
     msg += ": " + failure + ".";
     if (code == 3) msg += " Nothing was changed.";
-    msg += " Fix the cause, then `baton resume " + rb_.path +
-           "` retries from the failed step (or `--rollback`, `--abort`).";
+    const bool rolling = std::find(state_.machine_events.begin(), state_.machine_events.end(),
+                                   MachineEvent::rollback) != state_.machine_events.end();
+    if (rolling)
+      msg += " The rollback stopped: fix the cause, then `baton resume " + rb_.path +
+             " --rollback` goes on undoing (or `--abort`).";
+    else
+      msg += " Fix the cause, then `baton resume " + rb_.path +
+             "` retries from the failed step (or `--rollback`, `--abort`).";
   } else if (st == "rolled_back") {
     code = 1;
-    msg = std::string(name(op_)) + " failed and was rolled back: " + failure;
+    msg = std::string(name(op_)) + " was rolled back" + (failure.empty() ? "" : " after: " + failure);
   } else if (st == "aborted" && opts_.recovery == MachineEvent::abort) {
     code = 0;  // The operator's call, carried out: the run is over.
     msg = "run " + opts_.run_id + " aborted; nothing was undone";

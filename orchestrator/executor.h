@@ -55,6 +55,8 @@ struct RunState {
   Roles roles_at_start;  // promote swaps these, so a re-run swaps the same way
   // Steps that may have been in flight when the run stopped.
   std::set<std::string> in_flight;
+  // Steps that failed without a known outcome (connection lost, timeout).
+  std::set<std::string> uncertain;
   // Steps whose captured secret the journal masked: they run again.
   std::set<std::string> recapture;
 };
@@ -94,12 +96,15 @@ class Executor {
     std::vector<std::string> hosts;
   };
   bool run_phase(Phase p, bool* refused, std::string* why);
-  StepOutcome run_step(const Step& s);
+  // Hosts and variables from `roles` when given (re-running an old step).
+  StepOutcome run_step(const Step& s, const Roles* roles = nullptr);
+  const Step* find_step(const std::string& id) const;
+  bool is_done(const std::string& id) const;
   bool attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why,
                        std::string* captured);
   bool rollback(std::string* why);
   void restore_roles_after_rollback();
-  void set_roles(const Roles& n);
+  std::string set_roles(const Roles& n);
   // Variables a command sees; roles as they were in `phase` (undo runs
   // in the context of the step it undoes), or the current ones.
   Vars vars_now(std::optional<Phase> phase = std::nullopt);

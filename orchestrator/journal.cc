@@ -41,6 +41,16 @@ void Journal::emit(const RunEvent& e) {
       if (rfd >= 0) ::close(rfd);
     }
     if (const char* c = std::getenv("BATON_CRASH_AFTER_RECORD")) crash_after_ = std::atol(c);
+    // The file's name must survive a power cut too: sync runs/ and its parent.
+    std::string dir = path_.substr(0, path_.rfind('/'));
+    for (int i = 0; i < 2 && !dir.empty(); ++i) {
+      int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+      }
+      dir = dir.substr(0, dir.rfind('/'));
+    }
   }
   std::string line = to_json(e) + "\n";
   const char* p = line.data();
@@ -143,11 +153,13 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
   struct PerHost {
     bool started = false;
     std::string last;  // "started" or a finished status
+    bool uncertain = false;
   };
   std::map<std::string, std::map<std::string, PerHost>> steps;
   std::map<std::string, std::vector<std::string>> host_order;
   std::vector<std::string> finish_order;
   std::set<std::string> masked;  // steps whose capture was a secret
+  std::map<std::string, std::map<std::string, std::string>> undo_status;  // step -> host -> last status
   for (const Json& j : records) {
     const std::string ev = j.str("event");
     if (ev == "transition") {
@@ -161,7 +173,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     if (ev != "step_started" && ev != "step_finished") continue;
     const std::string step = j.str("step"), host = j.str("host");
     if (j.flag("rollback")) {
-      if (ev == "step_finished" && j.str("status") == "ok") st.undone.insert(step);
+      undo_status[step][host] = ev == "step_finished" ? j.str("status") : "started";
       continue;
     }
     if (host.empty()) continue;  // Refused before it ran anywhere.
@@ -173,6 +185,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
       ph.last = "started";
     } else {
       ph.last = j.str("status");
+      ph.uncertain = j.flag("uncertain");
       if (ph.last == "ok") {
         finish_order.erase(std::remove(finish_order.begin(), finish_order.end(), step), finish_order.end());
         finish_order.push_back(step);
@@ -183,13 +196,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
               masked.insert(step);
               continue;
             }
-            bool found = false;
-            for (auto& kv : st.captures)
-              if (kv.first == k) {
-                kv.second = v.s;
-                found = true;
-              }
-            if (!found) st.captures.emplace_back(k, v.s);
+            set_var(st.captures, k, v.s);
           }
       }
     }
@@ -200,9 +207,24 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     for (const auto& [host, ph] : steps[step]) all_ok = all_ok && ph.last == "ok";
     if (all_ok) st.done.push_back({step, host_order[step]});
   }
+  auto done = [&](const std::string& id) {
+    for (const DoneStep& d : st.done)
+      if (d.id == id) return &d;
+    return static_cast<const DoneStep*>(nullptr);
+  };
   for (const auto& [step, hosts] : steps)
-    for (const auto& [host, ph] : hosts)
+    for (const auto& [host, ph] : hosts) {
       if (ph.last == "started") st.in_flight.insert(step);
+      if (ph.uncertain && !done(step)) st.uncertain.insert(step);
+    }
+  // Undone only when its undo ran on every host the step ran on.
+  for (const auto& [step, by_host] : undo_status) {
+    bool all_ok = !by_host.empty();
+    for (const auto& [host, status] : by_host) all_ok = all_ok && status == "ok";
+    if (const DoneStep* d = done(step))
+      for (const std::string& h : d->hosts) all_ok = all_ok && by_host.count(h);
+    if (all_ok) st.undone.insert(step);
+  }
   st.recapture = masked;
   return st;
 }

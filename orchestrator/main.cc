@@ -1,9 +1,13 @@
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
 #include "orchestrator/cli.h"
 
 int main(int argc, char** argv) {
+  // A closed pipe or a lost terminal must not kill a run half way.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
   try {
     return baton::run_cli(argc, argv);
   } catch (const std::exception& e) {

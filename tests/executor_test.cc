@@ -1540,3 +1540,78 @@ TEST(ExecutorEvents, TransitionsEndInFinalState) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// A promote whose connection drops may have promoted: rollback must not
+// undo the rest around it (that could leave two primaries).
+std::string uncertain_promote_runbook(const std::string& promote_undo) {
+  return kHeader + R"(
+[[step]]
+id = "stop-old"
+phase = "stop_replication"
+on = "source"
+run = "stop-old"
+undo = "start-old"
+
+[[step]]
+id = "promote"
+phase = "promote"
+on = "target"
+run = "promote"
+on_failure = "rollback"
+)" + promote_undo;
+}
+
+CommandResult connection_lost() {
+  CommandResult r;
+  r.error = "connection lost to dr.db while running the command";
+  return r;
+}
+
+TEST(ExecutorRollback, UnknownOutcomeWithoutUndoStopsTheRollback) {
+  LOAD_RUNBOOK(rb, uncertain_promote_runbook(""));
+  Harness h;
+  h.world.respond_by_script([](const std::string& s, int) { return s == "promote" ? connection_lost() : exited(0); });
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.state, "failed");
+  EXPECT_TRUE(h.world.calls_of("start-old").empty()) << "the old primary must not be restarted";
+  EXPECT_NE(r.message.find("may have taken effect"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("--rollback"), std::string::npos) << r.message;
+}
+
+TEST(ExecutorRollback, UnknownOutcomeWithUndoIsUndoneFirst) {
+  LOAD_RUNBOOK(rb, uncertain_promote_runbook("undo = \"demote\"\n"));
+  Harness h;
+  h.world.respond_by_script([](const std::string& s, int) { return s == "promote" ? connection_lost() : exited(0); });
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.state, "rolled_back");
+  EXPECT_EQ(h.world.scripts(), (Strings{"stop-old", "promote", "demote", "start-old"}));
+}
+
+TEST(ExecutorRoles, UnsavedRolesFailThePromote) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "promote"
+phase = "promote"
+on = "target"
+run = "promote"
+
+[[step]]
+id = "after"
+phase = "start_apps"
+on = "source"
+run = "after"
+)");
+  Harness h;
+  h.opts.save_roles = [](const Roles&) { return std::string("cannot rename roles.tmp: read-only file system"); };
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.message.find("cannot record the new roles"), std::string::npos) << r.message;
+  EXPECT_TRUE(h.world.calls_of("after").empty());
+}
+
+}  // namespace
+}  // namespace baton

@@ -379,3 +379,52 @@ TEST(Resume, WaitingRunBlocksEvenADrillAndAbortEndsIt) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(Resume, AfterAFailedUndoOnlyRollbackOrAbortMayGoOn) {
+  Sandbox s;
+  std::ofstream(s.rb, std::ios::app) << R"(
+[[step]]
+id = "guarded"
+phase = "verify_sync"
+on = "target"
+run = "true"
+undo = 'test ! -e "$BATON_EXAMPLE_ROOT/block-undo"'
+
+[[step]]
+id = "gate"
+phase = "verify"
+on = "source"
+run = 'false'
+)";
+  ASSERT_EQ(s.baton_cmd("switchover").exit_code, 1);
+  write(s.root + "/block-undo", "");
+  CommandResult rb1 = s.baton_cmd("resume --rollback");
+  EXPECT_EQ(rb1.exit_code, 1);
+  EXPECT_NE(rb1.err.find("undo of step guarded failed"), std::string::npos) << rb1.err;
+  EXPECT_NE(rb1.err.find("--rollback` goes on undoing"), std::string::npos) << rb1.err;
+  // Going forward now would redo work half undone.
+  CommandResult fwd = s.baton_cmd("resume");
+  EXPECT_EQ(fwd.exit_code, 2);
+  EXPECT_NE(fwd.err.find("rollback"), std::string::npos) << fwd.err;
+  ::unlink((s.root + "/block-undo").c_str());
+  CommandResult rb2 = s.baton_cmd("resume --rollback");
+  EXPECT_EQ(rb2.exit_code, 1) << rb2.err;  // Rolled back: the switchover did not happen.
+  EXPECT_EQ(summarize("x", s.records()).state, "rolled_back");
+  EXPECT_EQ(read(s.root + "/active"), "main\n");
+}
+
+TEST(Resume, OnlyTheLatestRunCanBeResumed) {
+  Sandbox s;
+  ASSERT_EQ(s.baton_cmd("drill").exit_code, 0);
+  std::string first = list_runs(s.state + "/local-example").back();
+  ASSERT_EQ(s.baton_cmd("switchover").exit_code, 0);
+  CommandResult r = s.baton_cmd("resume --run " + first);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not the latest run"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace baton
