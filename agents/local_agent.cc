@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "agents/shell.h"
 
@@ -55,7 +56,26 @@ CommandResult LocalAgent::run(const Command& cmd) {
     ::close(out_pipe[1]);
     return r;
   }
-  const std::string script = compose_script(cmd);
+  // Values go in the environment, not in the command line that `ps` shows.
+  // Built before fork: the child of a threaded parent must not allocate.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    bool overridden = false;
+    for (const auto& [k, v] : cmd.vars) overridden = overridden || kv.compare(0, k.size() + 1, k + "=") == 0;
+    if (!overridden) env_strings.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : cmd.vars) {
+    if (!valid_var_name(k)) continue;
+    std::string clean;
+    for (char c : v)
+      if (c != '\0') clean += c;  // As the shell would: no NUL in a variable.
+    env_strings.push_back(k + "=" + clean);
+  }
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  const std::string& script = cmd.script;
   pid_t pid = ::fork();
   if (pid < 0) {
     r.error = std::string("fork: ") + std::strerror(errno);
@@ -70,7 +90,8 @@ CommandResult LocalAgent::run(const Command& cmd) {
     ::dup2(err_pipe[1], 2);
     ::signal(SIGPIPE, SIG_DFL);  // Baton ignores these; its commands must not.
     ::signal(SIGHUP, SIG_DFL);
-    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
+    ::execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // Also from here: no race with the kill below.

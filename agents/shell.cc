@@ -23,9 +23,11 @@ bool valid_var_name(std::string_view name) {
   return true;
 }
 
-std::string compose_script(const Command& cmd) {
+std::string compose_script(const Command& cmd) { return var_assignments(cmd.vars) + cmd.script; }
+
+std::string var_assignments(const Vars& vars) {
   std::string s;
-  for (const auto& [k, v] : cmd.vars) {
+  for (const auto& [k, v] : vars) {
     if (!valid_var_name(k)) continue;  // Validated earlier; never paste.
     s += k;
     s += '=';
@@ -34,7 +36,6 @@ std::string compose_script(const Command& cmd) {
     s += k;
     s += '\n';
   }
-  s += cmd.script;
   return s;
 }
 

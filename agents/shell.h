@@ -14,5 +14,7 @@ std::string shell_quote(std::string_view value);
 bool valid_var_name(std::string_view name);
 // The script /bin/sh runs: exported variable assignments, then the command.
 std::string compose_script(const Command& cmd);
+// Just the assignments: "name='value'; export name" lines.
+std::string var_assignments(const Vars& vars);
 
 }  // namespace baton

@@ -531,7 +531,8 @@ CommandResult SshAgent::run(const Command& cmd) {
     ssh_channel_free(ch);
   };
 
-  const std::string remote = wrap_for_remote(compose_script(cmd), login_shell_is_sh_);
+  // Values travel on stdin, not in the command line that `ps` shows.
+  const std::string remote = wrap_for_remote("eval \"$(cat)\"\n" + cmd.script, login_shell_is_sh_);
   if (ssh_channel_request_exec(ch, remote.c_str()) != SSH_OK) {
     bool dead = session_dead(session_);
     r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " +
@@ -540,7 +541,13 @@ CommandResult SshAgent::run(const Command& cmd) {
     if (dead) drop_session_locked();
     return done();
   }
-  ssh_channel_send_eof(ch);  // no stdin: commands that read it see EOF
+  const std::string values = var_assignments(cmd.vars);
+  for (size_t sent = 0; sent < values.size();) {
+    int n = ssh_channel_write(ch, values.data() + sent, static_cast<uint32_t>(values.size() - sent));
+    if (n <= 0) break;  // The read loop below reports a lost connection.
+    sent += static_cast<size_t>(n);
+  }
+  ssh_channel_send_eof(ch);  // then EOF: commands that read stdin see it
 
   CappedOutput out{&r.out, cmd.output_limit};
   CappedOutput err{&r.err, cmd.output_limit};

@@ -293,3 +293,22 @@ TEST(LocalAgent, RunsConcurrentlyFromThreads) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(LocalAgentSecrets, ValuesAreNotInTheCommandLine) {
+  LocalAgent a;
+  Command c;
+  c.script = "tr '\\0\\n' '  ' < /proc/$$/cmdline; echo; printf '%s' \"$db_password\"";
+  c.vars = {{"db_password", "s3cret-value-42"}};
+  CommandResult r = a.run(c);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string cmdline = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(cmdline.find("s3cret-value-42"), std::string::npos) << cmdline;
+  EXPECT_NE(cmdline.find("sh -c"), std::string::npos) << cmdline;
+  EXPECT_EQ(r.out.substr(r.out.find('\n') + 1), "s3cret-value-42");
+}
+
+}  // namespace
+}  // namespace baton

@@ -437,3 +437,20 @@ TEST(SshAgentTwoHosts, ParallelRunsOverlap) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, ValuesAreNotInTheRemoteCommandLine) {
+  SshAgent agent(options_for(sshd));
+  Command c = command("tr '\\0\\n' '  ' < /proc/$$/cmdline; echo; printf '%s' \"$db_password\"");
+  c.vars = {{"db_password", "s3cret-value-42"}};
+  CommandResult r = agent.run(c);
+  ASSERT_TRUE(r.completed()) << r.error << r.err;
+  std::string cmdline = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(cmdline.find("s3cret-value-42"), std::string::npos) << cmdline;
+  EXPECT_EQ(r.out.substr(r.out.find('\n') + 1), "s3cret-value-42");
+}
+
+}  // namespace
+}  // namespace baton
