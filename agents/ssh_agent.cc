@@ -132,11 +132,17 @@ struct StderrFilter {
 
 struct ExitSignal {
   int signal = 0;
+  bool exited = false;  // exit-status or exit-signal arrived
 };
+
+void on_exit_status(ssh_session, ssh_channel, int, void* userdata) {
+  static_cast<ExitSignal*>(userdata)->exited = true;
+}
 
 void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*,
                     const char*, void* userdata) {
   static_cast<ExitSignal*>(userdata)->signal = signal_number(signal);
+  static_cast<ExitSignal*>(userdata)->exited = true;
 }
 
 // Run `script` with /bin/sh whatever the login shell is; report the pgid.
@@ -521,6 +527,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   ssh_channel_callbacks_struct callbacks{};
   callbacks.userdata = &exit_signal;
   callbacks.channel_exit_signal_function = on_exit_signal;
+  callbacks.channel_exit_status_function = on_exit_status;
   ssh_callbacks_init(&callbacks);
   ssh_set_channel_callbacks(ch, &callbacks);
   // libssh keeps a freed channel until the server's CLOSE arrives and would
@@ -555,6 +562,9 @@ CommandResult SshAgent::run(const Command& cmd) {
   const auto deadline = Clock::now() + cmd.timeout;
   bool connection_lost = false;
   std::vector<char> buf(64 * 1024);
+  // After the command exits, a background child may hold its output open
+  // (sshd then sends no EOF): drain briefly, then stop, as LocalAgent does.
+  Clock::time_point drain_until{};
 
   for (;;) {
     bool progress = false;
@@ -581,6 +591,8 @@ CommandResult SshAgent::run(const Command& cmd) {
     // Only once the buffers are drained: data precedes EOF and CLOSE.
     if (!progress && (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))) break;
     const auto now = Clock::now();
+    if (exit_signal.exited && drain_until == Clock::time_point{}) drain_until = now + milliseconds(50);
+    if (!progress && exit_signal.exited && now >= drain_until) break;
     if (now >= deadline) {
       r.timed_out = true;
       break;

@@ -454,3 +454,20 @@ TEST_F(SshAgentTest, ValuesAreNotInTheRemoteCommandLine) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, BackgroundChildHoldingOutputDoesNotHoldTheStep) {
+  SshAgent agent(options_for(sshd));
+  auto t0 = Clock::now();
+  CommandResult r = agent.run(command("sleep 5 & echo started; exit 3", 10s));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  EXPECT_EQ(r.exit_code, 3) << r.error;
+  EXPECT_EQ(r.out, "started\n");
+  EXPECT_LT(took.count(), 1500);
+  EXPECT_TRUE(agent.run(command("true")).completed());  // The session is still fine.
+}
+
+}  // namespace
+}  // namespace baton
