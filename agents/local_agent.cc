@@ -84,7 +84,7 @@ CommandResult LocalAgent::run(const Command& cmd) {
   }
   if (pid == 0) {
     ::setpgid(0, 0);  // Own group: a timeout kills all of it.
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // dup2 keeps fd 0 open.
     ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);

@@ -226,9 +226,10 @@ int cmd_run(const Flags& f, Operation op) {
   if (!open_state(f, rb, &dir)) return 1;
   const std::string id = run_id();
   RunLock lock;
-  if (std::string err = lock.acquire(dir, holder_info(std::string(name(op)), id)); !err.empty()) {
+  bool held = false;
+  if (std::string err = lock.acquire(dir, holder_info(std::string(name(op)), id), &held); !err.empty()) {
     fail(err);
-    return 5;
+    return held ? 5 : 1;
   }
   // An unfinished run comes first: two half-done operations is how split brain starts.
   RunSummary last;
@@ -259,9 +260,10 @@ int cmd_resume(const Flags& f, const ResumeFlags& rf) {
   if (!open_state(f, rb, &dir)) return 1;
   // Lock before reading: another run may be writing the journal.
   RunLock lock;
-  if (std::string err = lock.acquire(dir, holder_info("resume", "")); !err.empty()) {
+  bool held = false;
+  if (std::string err = lock.acquire(dir, holder_info("resume", ""), &held); !err.empty()) {
     fail(err);
-    return 5;
+    return held ? 5 : 1;
   }
   std::vector<std::string> ids = list_runs(dir.path());
   std::string id = rf.run.empty() ? (ids.empty() ? "" : ids.back()) : rf.run;

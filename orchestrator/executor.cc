@@ -238,7 +238,12 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
 Executor::StepOutcome Executor::run_step(const Step& s, const Roles* roles) {
   StepOutcome out;
   if (!s.confirm.empty() && !opts_.yes) {
-    if (!opts_.ask || !opts_.ask(s.confirm)) {
+    bool yes = false;
+    if (opts_.ask) {
+      std::lock_guard<std::mutex> one_question_at_a_time(ask_mu_);  // Grouped steps ask in turn.
+      yes = opts_.ask(s.confirm);
+    }
+    if (!yes) {
       out.refused = true;
       out.why = opts_.ask ? "refused by the operator" : "needs confirmation: " + s.confirm + " (use --yes)";
       RunEvent e{EventKind::step_finished};
@@ -564,7 +569,7 @@ RunResult Executor::run(RunState initial) {
     if (m.failed()) {
       std::string err = m.fire(opts_.recovery.value_or(MachineEvent::resume));
       if (!err.empty()) return finish(2, err);
-    } else if (opts_.recovery && m.phase()) {
+    } else if (opts_.recovery && (m.phase() || (m.state() == "rolling_back" && aborting))) {
       // Ending a run that stopped mid-phase: fail it there first.
       pending_recovery_ = opts_.recovery;
       m.fire(MachineEvent::step_failed);

@@ -120,6 +120,7 @@ class Executor {
   ExecutorOptions opts_;
   const std::string runbook_dir_;
   std::mutex mu_;  // guards state_ while a group runs
+  std::mutex ask_mu_;
   RunState state_;
   Redactor redactor_;  // guarded by mu_
   // Fired when the machine lands in failed: rollback (on_failure), or the

@@ -128,7 +128,8 @@ RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // Closing releases the flock.
 }
 
-std::string RunLock::acquire(const StateDir& dir, const std::string& holder_info) {
+std::string RunLock::acquire(const StateDir& dir, const std::string& holder_info, bool* held) {
+  if (held) *held = false;
   const std::string path = dir.path() + "/lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
@@ -136,6 +137,7 @@ std::string RunLock::acquire(const StateDir& dir, const std::string& holder_info
     std::string holder = read_file(path);
     while (!holder.empty() && holder.back() == '\n') holder.pop_back();
     ::close(fd);
+    if (held) *held = true;
     return "another run holds the lock on " + path + ": " + (holder.empty() ? "(holder unknown)" : holder);
   }
   if (::ftruncate(fd, 0) == 0) {

@@ -48,8 +48,9 @@ class RunLock {
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
-  // Empty on success; otherwise who holds it (pid, host, user, operation, start).
-  std::string acquire(const StateDir& dir, const std::string& holder_info);
+  // Empty on success; otherwise who holds it (pid, host, user, operation,
+  // start), with *held set; or why the lock file cannot be opened.
+  std::string acquire(const StateDir& dir, const std::string& holder_info, bool* held = nullptr);
 
  private:
   int fd_ = -1;

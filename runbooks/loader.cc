@@ -576,7 +576,7 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   load_operations(ctx, s, st, phase_ok);
   load_drill(ctx, s, st, phase_ok);
   if (auto d = get_duration(ctx, s, "timeout")) st.timeout = *d;
-  if (auto r = get_int(ctx, s, "retries", 0, INT_MAX)) st.retries = *r;
+  if (auto r = get_int(ctx, s, "retries", 0, 1000000)) st.retries = *r;
   if (auto d = get_duration(ctx, s, "retry_delay")) st.retry_delay = *d;
   load_expectations(ctx, s, st);
   load_capture(ctx, s, st);

@@ -378,7 +378,7 @@ TEST(LoadRunbookErrors, WrongTypeForBooleanKey) {
 
 TEST(LoadRunbookErrors, NegativeRetriesAreRejected) {
   LoadResult r = load(kBase + step("retries = -1\n"));
-  EXPECT_TRUE(OneError(r, 18, 11, "\"retries\" must be at least 0, not -1"));
+  EXPECT_TRUE(OneError(r, 18, 11, "\"retries\" must be between 0 and 1000000, not -1"));
 }
 
 TEST(LoadRunbookErrors, ExpectExitMustBeAnExitStatus) {
