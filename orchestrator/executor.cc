@@ -194,7 +194,16 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     c.timeout = s.timeout;
     // Never act unrecorded: a crash would leave no trace of it.
     std::string unrecorded = events_.failure();
+    const std::string key = s.id + " on " + h.label();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_[key] = Clock::now();
+    }
     CommandResult r = unrecorded.empty() ? agents_.run(h, c) : CommandResult{};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_.erase(key);
+    }
     if (!unrecorded.empty()) r.error = unrecorded;
     std::string fail;
     if (!r.error.empty()) fail = r.error;
@@ -460,8 +469,46 @@ std::string Executor::set_roles(const Roles& n) {
   return err;
 }
 
+// Reports steps that run long, every progress_every, until *stop.
+void Executor::tick_until(const bool* stop, std::condition_variable* cv) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv->wait_for(lock, opts_.progress_every, [&] { return *stop; })) {
+    std::vector<std::string> notes;
+    const auto now = Clock::now();
+    for (const auto& [key, since] : running_)
+      if (now - since >= opts_.progress_every)
+        notes.push_back("still running: " + key + " (" +
+                        format_duration(std::chrono::duration_cast<Millis>(now - since)) + ")");
+    lock.unlock();
+    for (const std::string& n : notes) {
+      RunEvent e{EventKind::message};
+      e.reason = n;
+      emit(e);
+    }
+    lock.lock();
+  }
+}
+
 RunResult Executor::run(RunState initial) {
   const auto t0 = Clock::now();
+  // Long steps are never silent: a ticker reports them while the run lasts.
+  bool stop_ticker = false;
+  std::condition_variable ticker_cv;
+  std::thread ticker([&] { tick_until(&stop_ticker, &ticker_cv); });
+  struct StopTicker {
+    std::mutex& mu;
+    bool& stop;
+    std::condition_variable& cv;
+    std::thread& t;
+    ~StopTicker() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      t.join();
+    }
+  } stop_on_return{mu_, stop_ticker, ticker_cv, ticker};
   state_ = std::move(initial);
   RunResult res;
   Listener listener;

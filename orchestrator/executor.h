@@ -1,6 +1,7 @@
 // The executor: walks the state machine, runs each phase's steps through
 // agents, and reports every outcome as an event.
 #pragma once
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,6 +72,9 @@ struct ExecutorOptions {
   std::function<std::string(const Roles&)> save_roles;
   // Set by resume: retry, roll back or abort a failed run.
   std::optional<MachineEvent> recovery;
+  // A step running longer than this is reported as still running, again
+  // after each further interval: long work is never silent.
+  std::chrono::milliseconds progress_every{std::chrono::seconds(15)};
 };
 
 struct RunResult {
@@ -121,6 +125,9 @@ class Executor {
   const std::string runbook_dir_;
   std::mutex mu_;  // guards state_ while a group runs
   std::mutex ask_mu_;
+  // Steps running now ("step@host" -> start), for the progress ticker.
+  std::map<std::string, std::chrono::steady_clock::time_point> running_;
+  void tick_until(const bool* stop, std::condition_variable* cv);
   RunState state_;
   Redactor redactor_;  // guarded by mu_
   // Fired when the machine lands in failed: rollback (on_failure), or the

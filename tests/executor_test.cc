@@ -1615,3 +1615,35 @@ run = "after"
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(ExecutorProgress, LongStepsAreReportedWhileTheyRun) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "slow"
+phase = "promote"
+on = "target"
+run = "sleep 0.7"
+
+[[step]]
+id = "quick"
+phase = "verify"
+on = "source"
+run = "true"
+)");
+  LocalHarness h;
+  h.opts.progress_every = std::chrono::milliseconds(200);
+  ASSERT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  int notes = 0;
+  for (const RunEvent& e : h.sink.of(EventKind::message)) {
+    EXPECT_NE(e.reason.find("still running: slow on dr.db"), std::string::npos) << e.reason;
+    ++notes;
+  }
+  EXPECT_GE(notes, 2);  // At 200, 400, 600 ms.
+  EXPECT_LE(notes, 4);
+}
+
+}  // namespace
+}  // namespace baton
