@@ -16,5 +16,7 @@ bool valid_var_name(std::string_view name);
 std::string compose_script(const Command& cmd);
 // Just the assignments: "name='value'; export name" lines.
 std::string var_assignments(const Vars& vars);
+// Does the name say the value is a secret (password, token, ...)?
+bool is_secret_name(const std::string& var_name);
 
 }  // namespace baton

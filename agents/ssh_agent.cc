@@ -538,8 +538,12 @@ CommandResult SshAgent::run(const Command& cmd) {
     ssh_channel_free(ch);
   };
 
-  // Values travel on stdin, not in the command line that `ps` shows.
-  const std::string remote = wrap_for_remote("eval \"$(cat)\"\n" + cmd.script, login_shell_is_sh_);
+  // Secret values travel on stdin, never in the command line that `ps`
+  // shows; the others in the command line (reading stdin costs a process).
+  Vars plain, secret;
+  for (const auto& kv : cmd.vars) (is_secret_name(kv.first) ? secret : plain).push_back(kv);
+  const std::string remote = wrap_for_remote(
+      var_assignments(plain) + (secret.empty() ? "" : "eval \"$(cat)\"\n") + cmd.script, login_shell_is_sh_);
   if (ssh_channel_request_exec(ch, remote.c_str()) != SSH_OK) {
     bool dead = session_dead(session_);
     r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " +
@@ -548,7 +552,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     if (dead) drop_session_locked();
     return done();
   }
-  const std::string values = var_assignments(cmd.vars);
+  const std::string values = var_assignments(secret);
   for (size_t sent = 0; sent < values.size();) {
     int n = ssh_channel_write(ch, values.data() + sent, static_cast<uint32_t>(values.size() - sent));
     if (n <= 0) break;  // The read loop below reports a lost connection.

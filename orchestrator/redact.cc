@@ -5,14 +5,6 @@
 
 namespace baton {
 
-bool is_secret_name(const std::string& var_name) {
-  std::string n;
-  for (char c : var_name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* w : {"pass", "secret", "token", "credential", "private", "apikey", "api_key"})
-    if (n.find(w) != std::string::npos) return true;
-  return false;
-}
-
 void Redactor::learn(const Vars& vars) {
   for (const auto& [k, v] : vars) {
     // Short values would mask ordinary words; they are no real secret anyway.

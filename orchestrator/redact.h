@@ -5,10 +5,9 @@
 #include <vector>
 
 #include "agents/agent.h"
+#include "agents/shell.h"  // is_secret_name
 
 namespace baton {
-
-bool is_secret_name(const std::string& var_name);
 
 class Redactor {
  public:

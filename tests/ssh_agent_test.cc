@@ -441,7 +441,7 @@ TEST(SshAgentTwoHosts, ParallelRunsOverlap) {
 namespace baton {
 namespace {
 
-TEST_F(SshAgentTest, ValuesAreNotInTheRemoteCommandLine) {
+TEST_F(SshAgentTest, SecretValuesAreNotInTheRemoteCommandLine) {
   SshAgent agent(options_for(sshd));
   Command c = command("tr '\\0\\n' '  ' < /proc/$$/cmdline; echo; printf '%s' \"$db_password\"");
   c.vars = {{"db_password", "s3cret-value-42"}};
