@@ -4,6 +4,9 @@
 #include <libssh/libssh.h>
 #include <poll.h>
 #include <pwd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -314,6 +317,16 @@ std::string SshAgent::connect_locked() {
   if (!err.empty()) return fail(err);
 
   session_ = s;
+  // Keepalive without a second thread on the session: the kernel probes an
+  // idle connection (after 30 s, every 10 s, 3 tries), so a host that
+  // vanishes mid-command shows as a lost connection within about a minute.
+  if (int fd = ssh_get_fd(s); fd >= 0) {
+    int on = 1, idle = 30, intvl = 10, cnt = 3;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  }
   ++connects_;
   // Once per session: is the login shell /bin/sh itself?
   const std::string shells = exec_capture(s, "readlink -f /proc/$$/exe; readlink -f /bin/sh");

@@ -4,7 +4,7 @@
 set -eu
 packages="build-essential cmake ninja-build ccache pkg-config
   libboost-dev libssh-dev libtomlplusplus-dev libcli11-dev googletest libgtest-dev
-  graphviz openssh-server openssh-client rsync procps passwd
+  graphviz openssh-server openssh-client rsync procps passwd iproute2
   postgresql-15 postgresql-client-15 python3 python3-psycopg2"
 
 missing=""

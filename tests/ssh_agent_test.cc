@@ -471,3 +471,27 @@ TEST_F(SshAgentTest, BackgroundChildHoldingOutputDoesNotHoldTheStep) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, SessionHasTcpKeepalive) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  // Our end of the connection to sshd carries a keepalive timer.
+  // (Once idle: while data is in flight the socket shows its retransmit timer.)
+  std::string out;
+  for (int i = 0; i < 40 && out.find("keepalive") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(50ms);
+    out.clear();
+    FILE* p = ::popen(("ss -tno state established '( dport = :" + std::to_string(sshd.port()) + " )'").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+  }
+  EXPECT_NE(out.find("keepalive"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace baton
