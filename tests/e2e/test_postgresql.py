@@ -342,6 +342,37 @@ class PostgresE2E(unittest.TestCase):
         self.assertEqual(len(rpo), 1)
         self.assertTrue(rpo[0].startswith("unknown"), rpo[0])
 
+    def test_reverse_sync_falls_back_to_pg_basebackup(self):
+        sb = self.sb
+        os.kill(sb.postmaster_pid("main"), signal.SIGKILL)
+        self.assert_ok(sb.baton("failover", "--yes"), "failover")
+        sb.query("dr", "CREATE TABLE after_failover AS SELECT 42 AS answer; SELECT 1")
+        # On main, pg_rewind cannot work: the bin dir it gets has a broken one.
+        fake = os.path.join(sb.dir, "fakebin")
+        os.mkdir(fake)
+        pgbin = sb.env["PGBIN"]
+        for name in os.listdir(pgbin):
+            if name != "pg_rewind":
+                os.symlink(os.path.join(pgbin, name), os.path.join(fake, name))
+        with open(os.path.join(fake, "pg_rewind"), "w") as f:
+            f.write("#!/bin/sh\necho 'pg_rewind: fatal: broken on purpose by the test' >&2\nexit 1\n")
+        os.chmod(os.path.join(fake, "pg_rewind"), 0o755)
+        os.chmod(fake, 0o755)
+        with open(sb.runbook) as f:
+            text = f.read()
+        text = text.replace("[sites.main.hosts.db.vars]\n", "[sites.main.hosts.db.vars]\npgbin = \"%s\"\n" % fake, 1)
+        with open(sb.runbook, "w") as f:
+            f.write(text)
+        r = sb.baton("reverse-sync", "--yes")
+        self.assert_ok(r, "reverse-sync with pg_rewind broken")
+        rewind = [rec for rec in sb.records()
+                  if rec.get("event") == "step_finished" and rec.get("step") == "rewind-old-primary"]
+        self.assertEqual(rewind[-1].get("stdout_tail"), "rebuilt with pg_basebackup", rewind[-1])
+        self.assert_primary_and_streaming("dr", "main")
+        self.assertEqual(sb.one("main", "SELECT answer FROM after_failover"), 42)
+        kept = [d for d in os.listdir(os.path.join(sb.dir, "main")) if d.startswith("data.before-rebuild.")]
+        self.assertEqual(len(kept), 1, "the old data directory is kept for the admin")
+
     def test_drill_leaves_production_untouched(self):
         sb = self.sb
         sb.query("main", "INSERT INTO writer_probe (id) SELECT g FROM generate_series(1, 500) g RETURNING 0")
