@@ -72,6 +72,9 @@ std::string render_plan(const Runbook& rb, Operation op, const Roles& initial) {
     << initial.target << "\n";
   Roles roles = initial;
   int runs = 0, skipped = 0;
+  size_t width = 0;  // Step ids in one column.
+  for (const Step& s : rb.steps) width = std::max(width, s.id.size());
+  auto padded = [width](const std::string& id) { return id + std::string(width - id.size(), ' '); };
   for (const PlannedPhase& pp : make_plan(rb, op)) {
     o << "\n" << name(pp.phase) << "\n";
     if (pp.steps.empty()) o << "  (no steps)\n";
@@ -83,14 +86,14 @@ std::string render_plan(const Runbook& rb, Operation op, const Roles& initial) {
       if (!err.empty()) where = err;
       if (ps.skip.empty()) {
         ++runs;
-        o << "  run   " << s.id << "  on " << s.on << " -> " << where;
+        o << "  run   " << padded(s.id) << "  on " << s.on << " -> " << where;
         if (!s.group.empty()) o << "  [group " << s.group << "]";
         if (s.retries) o << "  [up to " << s.retries + 1 << " attempts]";
         if (!s.confirm.empty()) o << "  [asks: " << s.confirm << "]";
         o << "\n";
       } else {
         ++skipped;
-        o << "  skip  " << s.id << "  (" << ps.skip << ")\n";
+        o << "  skip  " << padded(s.id) << "  (" << ps.skip << ")\n";
       }
     }
     if (pp.phase == Phase::promote && op != Operation::drill && op != Operation::reverse_sync) {
