@@ -15,14 +15,6 @@ std::string shell_quote(std::string_view value) {
   return q;
 }
 
-bool valid_var_name(std::string_view name) {
-  if (name.empty()) return false;
-  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-  return true;
-}
-
 std::string compose_script(const Command& cmd) { return var_assignments(cmd.vars) + cmd.script; }
 
 std::string var_assignments(const Vars& vars) {

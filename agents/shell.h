@@ -4,14 +4,13 @@
 #include <string_view>
 
 #include "agents/agent.h"
+#include "runbooks/names.h"  // valid_var_name
 
 namespace baton {
 
 // 'it'\''s' style single quoting; safe for any byte. NUL bytes, which no
 // shell variable can hold, are dropped (as sh does for $(...)).
 std::string shell_quote(std::string_view value);
-// Is `name` a valid shell variable name?
-bool valid_var_name(std::string_view name);
 // The script /bin/sh runs: exported variable assignments, then the command.
 std::string compose_script(const Command& cmd);
 // Just the assignments: "name='value'; export name" lines.

@@ -116,6 +116,15 @@ bool ask_on_terminal(const std::string& question) {
 
 Roles initial_roles(const Runbook& rb) { return Roles{rb.source, rb.target, ""}; }
 
+// The roles the state directory holds, if it exists; creates nothing.
+Roles current_roles(const Flags& f, const Runbook& rb) {
+  const std::string root = state_root(f.state_dir);
+  StateDir dir;
+  if (::access((root + "/" + rb.name).c_str(), F_OK) == 0 && StateDir::open(root, rb.name, &dir).empty())
+    return dir.load_roles(initial_roles(rb));
+  return initial_roles(rb);
+}
+
 int cmd_validate(const Flags& f) {
   Runbook rb;
   if (!load(f.runbook, &rb)) return 2;
@@ -132,12 +141,7 @@ int cmd_plan(const Flags& f) {
     fail("unknown operation \"" + f.operation + "\"; expected switchover, failover, drill or reverse-sync");
     return 2;
   }
-  StateDir dir;
-  Roles roles = initial_roles(rb);
-  // Read the roles if there is state; create nothing.
-  std::string root = state_root(f.state_dir);
-  if (::access((root + "/" + rb.name).c_str(), F_OK) == 0 && StateDir::open(root, rb.name, &dir).empty())
-    roles = dir.load_roles(roles);
+  const Roles roles = current_roles(f, rb);
   std::printf("%s", render_plan(rb, *op, roles).c_str());
   return 0;
 }
@@ -473,11 +477,7 @@ int cmd_report(const Flags& f, const std::string& run, bool html) {
 int cmd_check(const Flags& f) {
   Runbook rb;
   if (!load(f.runbook, &rb)) return 2;
-  Roles roles = initial_roles(rb);
-  std::string root = state_root(f.state_dir);
-  StateDir dir;
-  if (::access((root + "/" + rb.name).c_str(), F_OK) == 0 && StateDir::open(root, rb.name, &dir).empty())
-    roles = dir.load_roles(roles);
+  const Roles roles = current_roles(f, rb);
   AgentPool agents(agent_factory(rb, f));
   bool ok = true;
   std::printf("hosts\n");

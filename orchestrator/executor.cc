@@ -155,6 +155,11 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   return v;
 }
 
+bool Executor::rollback_begun() const {
+  const auto& ev = state_.machine_events;
+  return std::find(ev.begin(), ev.end(), MachineEvent::rollback) != ev.end();
+}
+
 const Step* Executor::find_step(const std::string& id) const {
   for (const Step& s : rb_.steps)
     if (s.id == id) return &s;
@@ -608,9 +613,7 @@ RunResult Executor::run(RunState initial) {
                           : "stopped in " + m.state();
     emit(e);
     // Once undoing has begun, going forward would redo half-undone work.
-    const bool rolling = std::find(state_.machine_events.begin(), state_.machine_events.end(),
-                                   MachineEvent::rollback) != state_.machine_events.end();
-    if (m.failed() && rolling && !opts_.recovery)
+    if (m.failed() && rollback_begun() && !opts_.recovery)
       return finish(2, "a rollback of run " + opts_.run_id + " has begun; continue it with `baton resume " + rb_.path +
                            " --rollback`, or end the run with `--abort`");
     if (m.failed()) {
@@ -690,9 +693,7 @@ RunResult Executor::run(RunState initial) {
     if (fp) msg += " in " + std::string(name(*fp));
     msg += ": " + failure + ".";
     if (code == 3) msg += " Nothing was changed.";
-    const bool rolling = std::find(state_.machine_events.begin(), state_.machine_events.end(),
-                                   MachineEvent::rollback) != state_.machine_events.end();
-    if (rolling)
+    if (rollback_begun())
       msg += " The rollback stopped: fix the cause, then `baton resume " + rb_.path +
              " --rollback` goes on undoing (or `--abort`).";
     else

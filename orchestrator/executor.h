@@ -104,6 +104,7 @@ class Executor {
   StepOutcome run_step(const Step& s, const Roles* roles = nullptr);
   const Step* find_step(const std::string& id) const;
   bool is_done(const std::string& id) const;
+  bool rollback_begun() const;
   bool attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why,
                        std::string* captured);
   bool rollback(std::string* why);

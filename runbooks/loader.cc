@@ -2,6 +2,8 @@
 // operator fixes the file once instead of once per error.
 #include "runbooks/loader.h"
 
+#include "runbooks/names.h"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -99,15 +101,6 @@ bool matches_charset(std::string_view s, bool allow_underscore) {
               (allow_underscore && c == '_');
     if (!ok) return false;
   }
-  return true;
-}
-
-// Same rule as agents/shell.h; runbooks must not depend on the agents library.
-bool is_var_name(std::string_view name) {
-  if (name.empty()) return false;
-  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   return true;
 }
 
@@ -418,7 +411,7 @@ void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, 
   if (!t) return;
   for (auto [k, v] : in_file_order(*t)) {
     std::string name(k->str());
-    if (!is_var_name(name))
+    if (!valid_var_name(name))
       ctx.error(loc(*k), "variable name " + in_quotes(name) +
                              " is not a shell variable name (letters, digits and _, "
                              "not starting with a digit)");
@@ -537,7 +530,7 @@ void load_capture(Ctx& ctx, const Scope& s, Step& st) {
   auto c = get_string(ctx, s, "capture");
   if (!c) return;
   st.capture = *c;
-  if (!is_var_name(*c))
+  if (!valid_var_name(*c))
     ctx.error(loc(*s.table.get("capture")), "\"capture\" = " + in_quotes(*c) +
                                                 " is not a shell variable name (letters, "
                                                 "digits and _, not starting with a digit)");
