@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "orchestrator/json.h"
+
 namespace baton {
 
 std::string_view name(EventKind k) {
@@ -21,49 +23,15 @@ std::string_view name(EventKind k) {
   return "?";
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          o += buf;
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o;
-}
-
 namespace {
-void field(std::string& o, const char* k, const std::string& v) {
-  if (v.empty()) return;
-  o += ",\"";
-  o += k;
-  o += "\":\"";
-  o += json_escape(v);
-  o += '"';
+void field(JsonValue& o, const char* k, const std::string& v) {
+  if (!v.empty()) o[k] = v;
 }
-void field(std::string& o, const char* k, long long v) {
-  o += ",\"";
-  o += k;
-  o += "\":";
-  o += std::to_string(v);
-}
-}  // namespace
 
-std::string to_json(const RunEvent& e) {
-  std::string o = "{\"event\":\"" + std::string(name(e.kind)) + "\"";
-  field(o, "time_ms", e.time_ms);
+JsonValue to_json_value(const RunEvent& e) {
+  JsonValue o = JsonValue::object();
+  o["event"] = std::string(name(e.kind));
+  o["time_ms"] = e.time_ms;
   field(o, "run", e.run_id);
   field(o, "operation", e.operation);
   field(o, "runbook", e.runbook);
@@ -74,28 +42,23 @@ std::string to_json(const RunEvent& e) {
   field(o, "step", e.step);
   field(o, "host", e.host);
   if (e.attempt) {
-    field(o, "attempt", e.attempt);
-    field(o, "max_attempts", e.max_attempts);
+    o["attempt"] = e.attempt;
+    o["max_attempts"] = e.max_attempts;
   }
   field(o, "status", e.status);
   if (e.kind == EventKind::step_finished || e.kind == EventKind::run_finished) {
-    field(o, "exit_code", e.exit_code);
-    field(o, "duration_ms", e.duration.count());
+    o["exit_code"] = e.exit_code;
+    o["duration_ms"] = static_cast<long long>(e.duration.count());
   }
-  if (e.signal) field(o, "signal", e.signal);
+  if (e.signal) o["signal"] = e.signal;
   field(o, "reason", e.reason);
   field(o, "from", e.from);
   field(o, "on", e.event);
   field(o, "to", e.to);
   if (!e.captures.empty()) {
-    o += ",\"captures\":{";
-    bool first = true;
-    for (const auto& [k, v] : e.captures) {
-      if (!first) o += ',';
-      first = false;
-      o += '"' + json_escape(k) + "\":\"" + json_escape(v) + '"';
-    }
-    o += '}';
+    JsonValue c = JsonValue::object();
+    for (const auto& [k, v] : e.captures) c[k] = v;
+    o["captures"] = c;
   }
   field(o, "stdout_tail", e.out_tail);
   field(o, "stderr_tail", e.err_tail);
@@ -103,11 +66,13 @@ std::string to_json(const RunEvent& e) {
   field(o, "target", e.target);
   field(o, "stale", e.stale);
   field(o, "rto", e.rto);
-  if (e.rollback) o += ",\"rollback\":true";
-  if (e.uncertain) o += ",\"uncertain\":true";
-  o += '}';
+  if (e.rollback) o["rollback"] = true;
+  if (e.uncertain) o["uncertain"] = true;
   return o;
 }
+}  // namespace
+
+std::string to_json(const RunEvent& e) { return dump_json(to_json_value(e)); }
 
 void EventBus::emit(const RunEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);

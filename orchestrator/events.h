@@ -56,9 +56,8 @@ struct RunEvent {
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
 };
 
-// One JSON object, no newline.
+// One JSON object, no newline; always valid UTF-8.
 std::string to_json(const RunEvent& e);
-std::string json_escape(const std::string& s);
 
 class EventSink {
  public:

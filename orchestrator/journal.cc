@@ -90,7 +90,7 @@ JournalRead read_journal(const std::string& path) {
   for (size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].empty()) continue;
     Json j;
-    if (parse_json(lines[i], &j) && j.type == Json::Type::object) {
+    if (parse_json(lines[i], &j) && j.v.is_object()) {
       r.records.push_back(std::move(j));
       continue;
     }
@@ -189,14 +189,15 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
       if (ph.last == "ok") {
         finish_order.erase(std::remove(finish_order.begin(), finish_order.end(), step), finish_order.end());
         finish_order.push_back(step);
-        if (const Json* caps = j.get("captures"))
-          for (const auto& [k, v] : caps->obj) {
+        if (const JsonValue* caps = j.get("captures"); caps && caps->is_object())
+          for (const auto& [k, v] : caps->items()) {
+            const std::string value = v.is_string() ? v.get<std::string>() : std::string();
             // A secret was masked, never journaled: its step must run again.
-            if (is_secret_name(k) && v.s == "***") {
+            if (is_secret_name(k) && value == "***") {
               masked.insert(step);
               continue;
             }
-            set_var(st.captures, k, v.s);
+            set_var(st.captures, k, value);
           }
       }
     }

@@ -1,10 +1,20 @@
-// Names Baton checks in runbooks and trusts in commands.
+// Names Baton checks in runbooks and trusts in commands, and how it
+// suggests the name that was meant.
 #pragma once
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace baton {
 
 // Is `name` a valid shell variable name ([A-Za-z_][A-Za-z0-9_]*)?
 bool valid_var_name(std::string_view name);
+
+// Optimal string alignment distance: a swapped pair ("retires") costs one.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word`, only when close enough to be a typo
+// (distance 1 for names up to 4 characters, else 2); "" otherwise.
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace baton

@@ -1,0 +1,126 @@
+#include "orchestrator/commands/context.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <random>
+
+#include "agents/local_agent.h"
+#include "agents/ssh_agent.h"
+#include "runbooks/loader.h"
+
+namespace baton {
+
+void fail(const std::string& msg) { std::fprintf(stderr, "baton: error: %s\n", msg.c_str()); }
+
+bool load_runbook(const std::string& path, Runbook* out) {
+  LoadResult r = load_runbook_file(path);
+  for (const Diagnostic& d : r.errors) std::fprintf(stderr, "%s\n", d.str().c_str());
+  if (!r.ok()) {
+    std::fprintf(stderr, "baton: %zu error%s in %s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s",
+                 path.c_str());
+    return false;
+  }
+  *out = std::move(r.runbook);
+  return true;
+}
+
+bool open_state(const Options& o, const Runbook& rb, StateDir* dir) {
+  std::string err = StateDir::open(state_root(o.state_dir), rb.name, dir);
+  if (!err.empty()) fail(err);
+  return err.empty();
+}
+
+bool last_run(const StateDir& dir, RunSummary* out, std::vector<Json>* records) {
+  std::vector<std::string> ids = list_runs(dir.path());
+  if (ids.empty()) return false;
+  JournalRead jr = read_journal(journal_path(dir.path(), ids.back()));
+  *out = summarize(ids.back(), jr.records);
+  if (records) *records = std::move(jr.records);
+  return true;
+}
+
+std::string new_run_id() {
+  auto now = std::chrono::system_clock::now();
+  long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  char tail[16];
+  std::snprintf(tail, sizeof tail, ".%03lld-%04x", ms % 1000, rd() & 0xffff);
+  return std::string(buf) + tail;
+}
+
+std::string iso_time(long long ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string whoami() {
+  if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
+  const char* u = std::getenv("USER");
+  return u && *u ? u : std::to_string(::getuid());
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string holder_info(const std::string& what, const std::string& id) {
+  const long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  return "pid " + std::to_string(::getpid()) + " on " + hostname() + ", user " + whoami() + ", " + what +
+         " started " + iso_time(now) + (id.empty() ? "" : " (run " + id + ")");
+}
+
+AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
+  std::string known_hosts = !o.known_hosts.empty() ? o.known_hosts : rb.known_hosts;
+  bool accept_new = o.accept_new_host_keys;
+  return [known_hosts, accept_new](const Host& h) -> std::unique_ptr<Agent> {
+    if (h.is_local()) return std::make_unique<LocalAgent>();
+    SshOptions s;
+    s.host_label = h.label();
+    s.address = h.address;
+    s.port = h.port;
+    s.user = h.user;
+    s.identity = h.identity;
+    s.host_key_pin = h.host_key;
+    s.known_hosts_file = known_hosts;
+    s.accept_new_host_keys = accept_new;
+    return std::make_unique<SshAgent>(s);
+  };
+}
+
+bool ask_on_terminal(const std::string& question) {
+  std::fprintf(stderr, "%s [y/N] ", question.c_str());
+  std::fflush(stderr);
+  std::string line;
+  if (!std::getline(std::cin, line)) return false;
+  return line == "y" || line == "Y" || line == "yes";
+}
+
+Roles initial_roles(const Runbook& rb) { return Roles{rb.source, rb.target, ""}; }
+
+Roles current_roles(const Options& o, const Runbook& rb) {
+  const std::string root = state_root(o.state_dir);
+  StateDir dir;
+  if (::access((root + "/" + rb.name).c_str(), F_OK) == 0 && StateDir::open(root, rb.name, &dir).empty())
+    return dir.load_roles(initial_roles(rb));
+  return initial_roles(rb);
+}
+
+}  // namespace baton

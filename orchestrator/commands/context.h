@@ -1,0 +1,68 @@
+// What every verb shares: the parsed command line, loading the runbook,
+// opening the state directory, making agents, asking the operator.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "orchestrator/executor.h"
+#include "orchestrator/journal.h"
+#include "orchestrator/state_dir.h"
+#include "runbooks/model.h"
+
+namespace baton {
+
+// Everything the command line can say; each verb reads what it uses.
+struct Options {
+  // Global flags.
+  bool yes = false;
+  bool json = false;
+  std::string color = "auto";  // auto | always | never
+  std::string state_dir;
+  std::string known_hosts;
+  bool accept_new_host_keys = false;
+  // Positional arguments.
+  std::string runbook;
+  std::string operation;  // plan, graph
+  std::string run;        // report, resume --run
+  // resume
+  bool force = false;
+  bool rollback = false;
+  bool abort = false;
+  // report
+  bool html = false;
+};
+
+// "baton: error: MSG" on stderr.
+void fail(const std::string& msg);
+
+// Loads and validates; prints every mistake as FILE:LINE:COL. False: exit 2.
+bool load_runbook(const std::string& path, Runbook* out);
+
+// Opens (creating) the runbook's state directory; prints the error.
+bool open_state(const Options& o, const Runbook& rb, StateDir* dir);
+
+// The newest run and its journal; false when there is none.
+bool last_run(const StateDir& dir, RunSummary* out, std::vector<Json>* records = nullptr);
+
+// A new run id: UTC start time first, so ids sort by start.
+std::string new_run_id();
+// "2026-11-30T23:15:40Z" from ms since the epoch.
+std::string iso_time(long long ms);
+std::string whoami();
+std::string hostname();
+// "pid N on HOST, user U, WHAT started TIME (run ID)": the lock holder.
+std::string holder_info(const std::string& what, const std::string& id);
+
+// One agent per host: local, or SSH with the host key policy of `o`.
+AgentPool::Factory agent_factory(const Runbook& rb, const Options& o);
+
+// Asks on the terminal (stderr), reads stdin: true only for y/yes.
+bool ask_on_terminal(const std::string& question);
+
+// The runbook's [replication] roles, for a runbook with no state yet.
+Roles initial_roles(const Runbook& rb);
+// The roles the state directory holds, or the runbook's; creates nothing.
+Roles current_roles(const Options& o, const Runbook& rb);
+
+}  // namespace baton

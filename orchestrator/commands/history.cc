@@ -1,0 +1,34 @@
+// baton history RUNBOOK: past runs, with their time against the RTO.
+#include <cstdio>
+
+#include "orchestrator/commands/commands.h"
+#include "orchestrator/commands/summary_view.h"
+
+namespace baton {
+
+int cmd_history(const Options& o) {
+  Runbook rb;
+  if (!load_runbook(o.runbook, &rb)) return 2;
+  StateDir dir;
+  if (!open_state(o, rb, &dir)) return 1;
+  JsonValue all = JsonValue::array();
+  if (!o.json)
+    std::printf("%-26s %-13s %-21s %10s  %-34s %s\n", "RUN", "OPERATION", "STARTED", "DURATION", "OUTCOME", "RTO");
+  for (const std::string& id : list_runs(dir.path())) {
+    JournalRead jr = read_journal(journal_path(dir.path(), id));
+    RunSummary s = summarize(id, jr.records);
+    if (s.operation.empty()) continue;
+    if (o.json) {
+      all.push_back(summary_json(s));
+      continue;
+    }
+    std::string rto = rto_verdict(s);
+    if (!rto.empty()) rto += " (" + format_duration(*parse_duration(s.rto)) + ")";
+    std::printf("%-26s %-13s %-21s %10s  %-34s %s\n", id.c_str(), s.operation.c_str(), iso_time(s.started_ms).c_str(),
+                format_duration(Millis(s.duration_ms)).c_str(), outcome(s).c_str(), rto.c_str());
+  }
+  if (o.json) std::printf("%s\n", dump_json(all).c_str());
+  return 0;
+}
+
+}  // namespace baton

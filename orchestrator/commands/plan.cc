@@ -1,0 +1,22 @@
+// baton plan RUNBOOK OPERATION: what would run, in order, where. Connects
+// to nothing.
+#include <cstdio>
+
+#include "orchestrator/commands/commands.h"
+#include "orchestrator/plan.h"
+
+namespace baton {
+
+int cmd_plan(const Options& o) {
+  Runbook rb;
+  if (!load_runbook(o.runbook, &rb)) return 2;
+  std::optional<Operation> op = parse_operation(o.operation);
+  if (!op) {
+    fail("unknown operation \"" + o.operation + "\"; expected switchover, failover, drill or reverse-sync");
+    return 2;
+  }
+  std::printf("%s", render_plan(rb, *op, current_roles(o, rb)).c_str());
+  return 0;
+}
+
+}  // namespace baton

@@ -1,0 +1,133 @@
+// baton switchover | failover | drill | reverse-sync RUNBOOK, and
+// baton resume RUNBOOK: an operation with the lock held and the journal on.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "orchestrator/commands/commands.h"
+#include "orchestrator/progress.h"
+
+namespace baton {
+namespace {
+
+// Runs (or resumes) an operation with the lock held and the journal on.
+int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, const std::string& id, RunState st,
+            std::optional<MachineEvent> recovery) {
+  EventBus bus;
+  Journal journal;
+  ::mkdir((dir.path() + "/runs").c_str(), 0700);
+  journal.open(journal_path(dir.path(), id));
+  bus.add(&journal);
+  TerminalProgress progress(stdout, ::isatty(STDOUT_FILENO));
+  JsonLines json(stdout);
+  bus.add(o.json ? static_cast<EventSink*>(&json) : &progress);
+
+  AgentPool agents(agent_factory(rb, o));
+  ExecutorOptions opts;
+  opts.run_id = id;
+  opts.user = whoami();
+  opts.machine = hostname();
+  opts.yes = o.yes;
+  opts.recovery = recovery;
+  if (::isatty(STDIN_FILENO)) opts.ask = ask_on_terminal;
+  opts.save_roles = [&dir](const Roles& r) { return dir.save_roles(r); };
+
+  Executor ex(rb, op, agents, bus, opts);
+  RunResult res = ex.run(std::move(st));
+  if (!res.message.empty())
+    std::fprintf(stderr, "baton: %s%s\n", res.exit_code ? "error: " : "", res.message.c_str());
+  if (!journal.failure().empty()) fail(journal.failure());
+  return res.exit_code;
+}
+
+// Takes the runbook's lock; prints who holds it. 0, or the exit code.
+int lock(RunLock& l, const StateDir& dir, const std::string& what, const std::string& id) {
+  bool held = false;
+  if (std::string err = l.acquire(dir, holder_info(what, id), &held); !err.empty()) {
+    fail(err);
+    return held ? 5 : 1;
+  }
+  return 0;
+}
+
+int run_operation(const Options& o, Operation op) {
+  Runbook rb;
+  if (!load_runbook(o.runbook, &rb)) return 2;
+  StateDir dir;
+  if (!open_state(o, rb, &dir)) return 1;
+  const std::string id = new_run_id();
+  RunLock l;
+  if (int code = lock(l, dir, std::string(name(op)), id)) return code;
+  // An unfinished run comes first: two half-done operations is how split brain starts.
+  // Drills too: a drill's run would hide the waiting one from resume.
+  RunSummary last;
+  if (last_run(dir, &last) && last.resumable()) {
+    fail("run " + last.id + " (" + last.operation + ") " +
+         (last.finished ? "failed in " + last.failed_phase : "was interrupted in " + last.state) +
+         " and waits: `baton resume " + o.runbook + "` finishes it, `baton resume " + o.runbook +
+         " --rollback` or `--abort` ends it. Nothing was changed.");
+    return 3;
+  }
+  RunState st;
+  st.roles = dir.load_roles(initial_roles(rb));
+  return execute(o, rb, op, dir, id, std::move(st), std::nullopt);
+}
+
+}  // namespace
+
+int cmd_switchover(const Options& o) { return run_operation(o, Operation::switchover); }
+int cmd_failover(const Options& o) { return run_operation(o, Operation::failover); }
+int cmd_drill(const Options& o) { return run_operation(o, Operation::drill); }
+int cmd_reverse_sync(const Options& o) { return run_operation(o, Operation::reverse_sync); }
+
+int cmd_resume(const Options& o) {
+  Runbook rb;
+  if (!load_runbook(o.runbook, &rb)) return 2;
+  StateDir dir;
+  if (!open_state(o, rb, &dir)) return 1;
+  // Lock before reading: another run may be writing the journal.
+  RunLock l;
+  if (int code = lock(l, dir, "resume", "")) return code;
+  std::vector<std::string> ids = list_runs(dir.path());
+  std::string id = o.run.empty() ? (ids.empty() ? "" : ids.back()) : o.run;
+  if (id.empty()) {
+    fail("no run of \"" + rb.name + "\" to resume in " + dir.path());
+    return 2;
+  }
+  // Roles may have changed since an older run: only the latest goes on.
+  if (id != ids.back()) {
+    fail("run " + id + " is not the latest run of \"" + rb.name + "\" (" + ids.back() +
+         " is); only the latest run can be resumed");
+    return 2;
+  }
+  JournalRead jr = read_journal(journal_path(dir.path(), id));
+  if (!jr.error.empty()) {
+    fail(jr.error);
+    return jr.records.empty() && !o.run.empty() ? 2 : 1;
+  }
+  if (!jr.warning.empty()) std::fprintf(stderr, "baton: warning: %s\n", jr.warning.c_str());
+  RunSummary sum = summarize(id, jr.records);
+  std::optional<Operation> op = parse_operation(sum.operation);
+  if (!op) {
+    fail("journal of run " + id + " names no operation; it cannot be resumed");
+    return 1;
+  }
+  if (sum.finished && sum.state != "failed") {
+    std::printf("nothing to resume: run %s (%s) ended %s\n", id.c_str(), sum.operation.c_str(), sum.state.c_str());
+    return 0;
+  }
+  if (sum.runbook_hash != rb.content_hash && !o.force) {
+    fail("the runbook changed since run " + id + " started (" + o.runbook +
+         " differs from the journal's copy); check the change, then resume with --force");
+    return 2;
+  }
+  RunState st = rebuild_state(jr.records, dir.load_roles(initial_roles(rb)));
+  st.roles_at_start = sum.roles_at_start;
+  std::optional<MachineEvent> recovery;
+  if (o.rollback) recovery = MachineEvent::rollback;
+  if (o.abort) recovery = MachineEvent::abort;
+  return execute(o, rb, *op, dir, id, std::move(st), recovery);
+}
+
+}  // namespace baton

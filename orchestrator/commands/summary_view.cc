@@ -1,0 +1,39 @@
+#include "orchestrator/commands/summary_view.h"
+
+#include "orchestrator/commands/context.h"
+
+namespace baton {
+
+std::string outcome(const RunSummary& s) {
+  if (!s.finished) return "interrupted in " + s.state + " (resumable)";
+  if (s.state == "failed") return "failed in " + s.failed_phase + (s.resumable() ? " (resumable)" : "");
+  return s.state;
+}
+
+std::string rto_verdict(const RunSummary& s) {
+  std::optional<Millis> rto = parse_duration(s.rto);
+  if (!rto || !s.finished) return {};
+  return s.duration_ms <= rto->count() ? "met" : "missed";
+}
+
+JsonValue summary_json(const RunSummary& s) {
+  JsonValue o = JsonValue::object();
+  o["run"] = s.id;
+  o["operation"] = s.operation;
+  o["started"] = iso_time(s.started_ms);
+  o["duration_ms"] = s.duration_ms;
+  o["finished"] = s.finished;
+  o["state"] = s.state;
+  o["exit_code"] = s.exit_code;
+  o["resumable"] = s.resumable();
+  if (!s.failed_phase.empty()) o["failed_phase"] = s.failed_phase;
+  if (!s.rto.empty()) {
+    o["rto_ms"] = parse_duration(s.rto).value_or(Millis(0)).count();
+    o["rto"] = rto_verdict(s);
+  }
+  o["user"] = s.user;
+  o["machine"] = s.machine;
+  return o;
+}
+
+}  // namespace baton

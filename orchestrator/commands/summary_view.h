@@ -1,0 +1,17 @@
+// How a run's summary is shown by status, history and report.
+#pragma once
+#include <string>
+
+#include "orchestrator/journal.h"
+#include "orchestrator/json.h"
+
+namespace baton {
+
+// "completed", "failed in verify (resumable)", "interrupted in promote (resumable)".
+std::string outcome(const RunSummary& s);
+// "met" / "missed" against the runbook's RTO, or "" (not judged).
+std::string rto_verdict(const RunSummary& s);
+// The summary as a JSON object (status, history, report --json).
+JsonValue summary_json(const RunSummary& s);
+
+}  // namespace baton
