@@ -34,6 +34,14 @@ void resume_flags(CLI::App& c, Options& o) {
 
 void report_flags(CLI::App& c, Options& o) { c.add_flag("--html", o.html, "HTML instead of text"); }
 
+void status_flags(CLI::App& c, Options& o) {
+  c.add_flag("--offline", o.offline, "Do not probe the hosts: show only what the state directory says");
+}
+
+void adopt_flags(CLI::App& c, Options& o) {
+  c.add_option("--source", o.source, "The site that is the primary now")->required();
+}
+
 // The verbs, in the order `baton --help` lists them.
 const Verb kVerbs[] = {
     {"validate", "Check a runbook; errors as FILE:LINE:COL: message", Args::runbook, cmd_validate, nullptr},
@@ -45,9 +53,11 @@ const Verb kVerbs[] = {
     {"drill", "Test mode: production untouched", Args::runbook, cmd_drill, nullptr},
     {"reverse-sync", "Make the rebuilt old source a replica again", Args::runbook, cmd_reverse_sync, nullptr},
     {"resume", "Continue an interrupted or failed run", Args::runbook, cmd_resume, resume_flags},
-    {"status", "Roles, stale sides, the last run", Args::runbook, cmd_status, nullptr},
+    {"status", "Roles (stored and probed), stale sides, the last or running run", Args::runbook, cmd_status,
+     status_flags},
     {"history", "Past runs", Args::runbook, cmd_history, nullptr},
     {"report", "A run's report (text; --json; --html)", Args::runbook_run, cmd_report, report_flags},
+    {"adopt", "Record the roles the hosts have now, after a repair by hand", Args::runbook, cmd_adopt, adopt_flags},
 };
 
 // Global flags, on the app and on every verb (so each verb's --help lists them).
@@ -58,6 +68,10 @@ void global_flags(CLI::App& c, Options& o) {
                "State directory (default $BATON_STATE_DIR, $XDG_STATE_HOME/baton, ~/.local/state/baton)");
   c.add_option("--known-hosts", o.known_hosts, "known_hosts file for SSH host keys");
   c.add_flag("--accept-new-host-keys", o.accept_new_host_keys, "Trust and record host keys seen for the first time");
+  c.add_flag("--accept-data-loss", o.accept_data_loss,
+             "Promote even when the measured data loss exceeds the RPO (failover)");
+  c.add_flag("--accept-split-brain", o.accept_split_brain,
+             "Fail over even though two hosts say they are primary (fences the source)");
 }
 
 void positionals(CLI::App& c, Args a, Options& o) {

@@ -17,6 +17,8 @@ std::string_view name(EventKind k) {
     case EventKind::step_started: return "step_started";
     case EventKind::step_finished: return "step_finished";
     case EventKind::roles_changed: return "roles_changed";
+    case EventKind::probed: return "probed";
+    case EventKind::notice: return "notice";
     case EventKind::message: return "message";
     case EventKind::run_finished: return "run_finished";
   }
@@ -66,6 +68,17 @@ JsonValue to_json_value(const RunEvent& e) {
   field(o, "target", e.target);
   field(o, "stale", e.stale);
   field(o, "rto", e.rto);
+  if (!e.facts.empty()) {
+    JsonValue f = JsonValue::object();
+    for (const auto& [k, v] : e.facts) f[k] = v;
+    o["facts"] = f;
+  }
+  field(o, "hint", e.hint);
+  field(o, "data_loss", e.data_loss);
+  field(o, "data_loss_text", e.data_loss_text);
+  field(o, "rpo", e.rpo);
+  field(o, "rpo_verdict", e.rpo_verdict);
+  field(o, "rto_verdict", e.rto_verdict);
   if (e.rollback) o["rollback"] = true;
   if (e.uncertain) o["uncertain"] = true;
   return o;

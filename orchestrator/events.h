@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "agents/agent.h"  // Vars
 #include "runbooks/duration.h"
 
 namespace baton {
@@ -21,6 +22,8 @@ enum class EventKind {
   step_started,    // step, host, attempt
   step_finished,   // step, host, attempt, status, exit, duration, tails
   roles_changed,   // new source/target, stale side
+  probed,          // what one host said it is: host, status (role), facts
+  notice,          // a step's `baton-notice:` line, for the operator and the report
   message,         // a note for the operator
   run_finished,    // state, exit code, elapsed
 };
@@ -51,6 +54,11 @@ struct RunEvent {
   std::string out_tail, err_tail;
   std::string source, target, stale;
   std::string rto;  // for run_finished
+  Vars facts;       // probed: key=value the probe printed
+  std::string hint;       // step_finished (failed): the step's hint
+  std::string data_loss;  // step_finished of a measuring step, run_finished: "1234 bytes", "unknown"
+  std::string data_loss_text;  // the line the step printed
+  std::string rpo, rpo_verdict, rto_verdict;  // run_finished
   bool rollback = false;  // an undo command, not the step itself
   bool uncertain = false; // failed without a known outcome: may have acted
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)

@@ -1,17 +1,21 @@
 // The executor: walks the state machine, runs each phase's steps through
-// agents, and reports every outcome as an event.
+// agents, probes the hosts where the truth matters, and reports every
+// outcome as an event. executor.cc has the run's flow, steps.cc how a step
+// runs, rollback.cc what a rollback may undo, verdicts.cc the RPO gate.
 #pragma once
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "agents/agent.h"
 #include "orchestrator/events.h"
+#include "orchestrator/probe.h"
 #include "orchestrator/redact.h"
 #include "orchestrator/state_dir.h"
 #include "runbooks/model.h"
@@ -58,8 +62,16 @@ struct RunState {
   std::set<std::string> in_flight;
   // Steps that failed without a known outcome (connection lost, timeout).
   std::set<std::string> uncertain;
+  // Steps that started and then failed: they may have acted, so a
+  // rollback runs their undo too.
+  std::set<std::string> failed;
   // Steps whose captured secret the journal masked: they run again.
   std::set<std::string> recapture;
+  // An undo command has run: the rollback has begun for real, and going
+  // forward would redo half-undone work.
+  bool undo_started = false;
+  // The latest data loss a `measures = "data_loss"` step reported.
+  std::optional<Measured> data_loss;
 };
 
 struct ExecutorOptions {
@@ -72,13 +84,19 @@ struct ExecutorOptions {
   std::function<std::string(const Roles&)> save_roles;
   // Set by resume: retry, roll back or abort a failed run.
   std::optional<MachineEvent> recovery;
+  // The roles came from the state directory (not the runbook's defaults).
+  bool stored_roles = true;
+  // --accept-data-loss: promote even when the measured loss exceeds the RPO.
+  bool accept_data_loss = false;
+  // --accept-split-brain: a failover may start while two hosts are primary.
+  bool accept_split_brain = false;
   // A step running longer than this is reported as still running, again
-  // after each further interval: long work is never silent.
+  // after each further interval, timed from the step's own start.
   std::chrono::milliseconds progress_every{std::chrono::seconds(15)};
 };
 
 struct RunResult {
-  int exit_code = 0;  // DESIGN.md's exit codes
+  int exit_code = 0;  // README's exit codes
   std::string state;  // the machine's final state
   std::string message;
   Millis elapsed{0};
@@ -91,32 +109,76 @@ class Executor {
   RunResult run(RunState state);
   // One step outside any run (`baton check`): empty when it passed.
   std::string run_one(const Step& s, const Roles& roles);
+  // Probes every host (nothing if the runbook has no probe); each answer
+  // is an event, so the journal keeps what was seen and when.
+  Observation observe(const std::string& when);
+  // Outside any run (status, check, adopt): probes with these roles in the
+  // commands' variables.
+  Observation observe_with(const Roles& roles, const std::string& when);
 
  private:
   struct StepOutcome {
     bool ok = false;
     bool refused = false;  // operator said no
     std::string why;
+    std::string hint;
     std::vector<std::string> hosts;
   };
-  bool run_phase(Phase p, bool* refused, std::string* why);
+  struct Failure {  // the first failure of the run, told at its end
+    std::string why;
+    std::string hint;
+    bool refused = false;
+    bool rollback_refused = false;  // refused before undoing anything
+    std::string rollback_why;       // why the rollback stopped or was refused
+  };
+
+  // -- the run's flow (executor.cc)
+  std::optional<RunResult> begin_fresh(Machine& m);
+  std::optional<RunResult> begin_resume(Machine& m);
+  std::optional<RunResult> recapture_secrets(Machine& m);
+  void drive(Machine& m);
+  std::string after_phase(Phase p);
+  RunResult conclude(Machine& m);
+  RunResult finish(Machine& m, int code, std::string msg);
+  RunResult refuse(Machine& m, int code, std::string msg);
+  void emit_started();
+  void fail(std::string why, std::string hint = {}, bool refused = false);
+
+  // -- steps (steps.cc)
+  bool run_phase(Phase p);
   // Hosts and variables from `roles` when given (re-running an old step).
   StepOutcome run_step(const Step& s, const Roles* roles = nullptr);
+  bool attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why, std::string* captured);
+  // Reports `baton-notice:` lines; returns the output without them.
+  std::string take_notices(const Step& s, const Host& h, const std::string& out);
+  std::vector<std::string> confirmations_needed() const;
+
+  // -- rollback (rollback.cc)
+  bool rollback(std::string* why);
+  std::vector<DoneStep> rollback_candidates();
+  std::string rollback_barrier(const std::vector<DoneStep>& candidates) const;
+  bool undo_step(const Step& s, const DoneStep& d, std::string* why);
+  std::string confirm_rolled_back();
+  void restore_roles_after_rollback();
+  void record_observed_roles(const Observation& o);
+
+  // -- verdicts (verdicts.cc)
+  // Before the promote: may the run lose what was measured? Empty: yes.
+  bool data_loss_gate(std::string* why);
+  void add_verdicts(RunEvent& finished, const std::string& state) const;
+
+  // -- shared state
   const Step* find_step(const std::string& id) const;
   bool is_done(const std::string& id) const;
-  bool rollback_begun() const;
-  bool attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why,
-                       std::string* captured);
-  bool rollback(std::string* why);
-  void restore_roles_after_rollback();
   std::string set_roles(const Roles& n);
   // Variables a command sees; roles as they were in `phase` (undo runs
   // in the context of the step it undoes), or the current ones.
   Vars vars_now(std::optional<Phase> phase = std::nullopt);
+  Vars vars_on(const Host& h);
   Roles roles_in(Phase p) const;
   void emit(RunEvent e);
-  void on_machine(MachineEvent e);
-  std::vector<std::string> confirmations_needed() const;
+  void emit_probes(const Observation& o, const std::string& when);
+  void tick_until(const bool* stop, std::condition_variable* cv);
 
   const Runbook& rb_;
   Operation op_;
@@ -124,16 +186,20 @@ class Executor {
   EventSink& events_;
   ExecutorOptions opts_;
   const std::string runbook_dir_;
-  std::mutex mu_;  // guards state_ while a group runs
+  std::mutex mu_;  // guards state_, redactor_, running_ while steps run in threads
   std::mutex ask_mu_;
-  // Steps running now ("step@host" -> start), for the progress ticker.
-  std::map<std::string, std::chrono::steady_clock::time_point> running_;
-  void tick_until(const bool* stop, std::condition_variable* cv);
+  struct Running {
+    std::chrono::steady_clock::time_point since;
+    int notes = 0;  // "still running" notes told so far
+  };
+  std::map<std::string, Running> running_;  // "step on host"
   RunState state_;
-  Redactor redactor_;  // guarded by mu_
+  Redactor redactor_;
+  Failure failure_;
   // Fired when the machine lands in failed: rollback (on_failure), or the
   // operator's choice on resume.
   std::optional<MachineEvent> pending_recovery_;
+  std::chrono::steady_clock::time_point t0_;
 };
 
 // Did the step's result meet its expectations? Empty when it did.

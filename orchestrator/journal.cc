@@ -16,6 +16,7 @@
 
 #include "orchestrator/redact.h"
 #include "orchestrator/state_dir.h"
+#include "runbooks/quantity.h"
 
 namespace baton {
 
@@ -129,6 +130,7 @@ RunSummary summarize(const std::string& id, const std::vector<Json>& records) {
       s.machine = j.str("machine");
       s.started_ms = t;
       s.roles_at_start = {j.str("source"), j.str("target"), j.str("stale")};
+      s.roles_now = s.roles_at_start;
     } else if (ev == "run_resumed") {
       s.finished = false;
     } else if (ev == "transition") {
@@ -140,6 +142,14 @@ RunSummary summarize(const std::string& id, const std::vector<Json>& records) {
       s.failed_phase = j.str("phase");
       s.failure = j.str("reason");
       s.rto = j.str("rto");
+      s.rto_verdict = j.str("rto_verdict");
+      s.rpo = j.str("rpo");
+      s.rpo_verdict = j.str("rpo_verdict");
+      s.data_loss = j.str("data_loss");
+    } else if (ev == "roles_changed") {
+      s.roles_now = {j.str("source"), j.str("target"), j.str("stale")};
+    } else if (ev == "notice") {
+      s.notices.push_back(j.str("reason"));
     }
   }
   s.duration_ms = s.last_ms > s.started_ms ? s.last_ms - s.started_ms : 0;
@@ -174,6 +184,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     const std::string step = j.str("step"), host = j.str("host");
     if (j.flag("rollback")) {
       undo_status[step][host] = ev == "step_finished" ? j.str("status") : "started";
+      st.undo_started = true;
       continue;
     }
     if (host.empty()) continue;  // Refused before it ran anywhere.
@@ -186,6 +197,12 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     } else {
       ph.last = j.str("status");
       ph.uncertain = j.flag("uncertain");
+      if (ph.last == "ok" && j.get("data_loss")) {
+        Measured m;
+        m.text = j.str("data_loss_text");
+        if (j.str("data_loss") != "unknown") m.amount = parse_quantity(j.str("data_loss"));
+        st.data_loss = m;
+      }
       if (ph.last == "ok") {
         finish_order.erase(std::remove(finish_order.begin(), finish_order.end(), step), finish_order.end());
         finish_order.push_back(step);
@@ -217,6 +234,8 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     for (const auto& [host, ph] : hosts) {
       if (ph.last == "started") st.in_flight.insert(step);
       if (ph.uncertain && !done(step)) st.uncertain.insert(step);
+      // It ran and failed: it may have acted (a rollback undoes it too).
+      if ((ph.last == "failed" || ph.last == "timed_out") && !done(step)) st.failed.insert(step);
     }
   // Undone only when its undo ran on every host the step ran on.
   for (const auto& [step, by_host] : undo_status) {

@@ -56,7 +56,13 @@ struct RunSummary {
   std::string failed_phase;  // where it failed, if it did
   std::string failure;       // the reason the run gave
   std::string rto;           // "60000ms"
+  std::string rto_verdict;   // "met" / "missed"; only for completed runs
+  std::string rpo;           // the objective as the runbook wrote it
+  std::string rpo_verdict;   // "met (lost 0 bytes)", "missed by 3 transactions", "not measured"
+  std::string data_loss;     // "1234 bytes", "unknown", "" (not measured)
+  std::vector<std::string> notices;
   Roles roles_at_start;
+  Roles roles_now;           // after the last roles_changed
   // Waiting to be resumed: crashed, or failed after preflight (not a drill).
   bool resumable() const;
 };

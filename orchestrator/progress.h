@@ -1,19 +1,31 @@
 // How a run shows itself: progress lines for a person, or JSON lines.
 #pragma once
 #include <cstdio>
+#include <string>
 
 #include "orchestrator/events.h"
 
 namespace baton {
 
+// Text from commands, made safe for a terminal: control characters other
+// than newline and tab are shown as \xNN, so output cannot move the cursor,
+// set the title or write the clipboard, and invalid UTF-8 becomes U+FFFD.
+std::string visible(const std::string& text);
+
 class TerminalProgress : public EventSink {
  public:
-  TerminalProgress(std::FILE* out, bool color) : out_(out), color_(color) {}
+  // `live`: a terminal, where the step running now is shown while it runs.
+  TerminalProgress(std::FILE* out, bool color, bool live = false) : out_(out), color_(color), live_(live) {}
   void emit(const RunEvent& e) override;
 
  private:
+  void clear_live();
+  void finished_line(const RunEvent& e);
+  void step_line(const RunEvent& e);
   std::FILE* out_;
   bool color_;
+  bool live_;
+  bool live_shown_ = false;  // a "running" line waits to be replaced
 };
 
 class JsonLines : public EventSink {

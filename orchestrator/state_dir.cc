@@ -120,9 +120,77 @@ std::string StateDir::save_roles(const Roles& r) const {
 
 }  // namespace baton
 
+#include <pwd.h>
 #include <sys/file.h>
 
+#include <chrono>
+#include <ctime>
+
+#include "orchestrator/json.h"
+
 namespace baton {
+
+namespace {
+std::string iso(long long ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+}  // namespace
+
+std::string LockHolder::describe() const {
+  if (!pid) return "(holder unknown)";
+  return "pid " + std::to_string(pid) + " on " + machine + ", user " + user + ", " + operation + " started " +
+         iso(started_ms) + (run.empty() ? "" : " (run " + run + ")");
+}
+
+std::string lock_holder_record(const std::string& operation, const std::string& run_id) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const passwd* pw = ::getpwuid(::getuid());
+  JsonValue j = JsonValue::object();
+  j["pid"] = static_cast<long>(::getpid());
+  j["machine"] = std::string(host);
+  j["user"] = pw ? std::string(pw->pw_name) : std::to_string(::getuid());
+  j["operation"] = operation;
+  j["run"] = run_id;
+  j["started_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  return dump_json(j);
+}
+
+namespace {
+LockHolder parse_holder(const std::string& text) {
+  LockHolder h;
+  Json j;
+  if (!parse_json(text, &j)) return h;
+  h.pid = static_cast<long>(j.num("pid"));
+  h.machine = j.str("machine");
+  h.user = j.str("user");
+  h.operation = j.str("operation");
+  h.run = j.str("run");
+  h.started_ms = j.num("started_ms");
+  return h;
+}
+}  // namespace
+
+LockHolder read_lock_holder(const std::string& state_path) {
+  LockHolder h;
+  int fd = ::open((state_path + "/lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return h;
+  if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {  // Nobody holds it.
+    ::close(fd);
+    return h;
+  }
+  ::close(fd);
+  h = parse_holder(read_file(state_path + "/lock"));
+  h.held = true;
+  return h;
+}
 
 RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // Closing releases the flock.
@@ -134,11 +202,10 @@ std::string RunLock::acquire(const StateDir& dir, const std::string& holder_info
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    std::string holder = read_file(path);
-    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+    LockHolder holder = parse_holder(read_file(path));
     ::close(fd);
     if (held) *held = true;
-    return "another run holds the lock on " + path + ": " + (holder.empty() ? "(holder unknown)" : holder);
+    return "another run holds the lock on " + path + ": " + holder.describe();
   }
   if (::ftruncate(fd, 0) == 0) {
     std::string line = holder_info + "\n";

@@ -40,6 +40,20 @@ std::string read_file(const std::string& path, bool* ok = nullptr);
 
 namespace baton {
 
+// Who holds a runbook's lock: the JSON object its holder wrote in it.
+struct LockHolder {
+  bool held = false;
+  long pid = 0;
+  std::string machine, user, operation, run;
+  long long started_ms = 0;
+  // "pid 12 on vm, user root, switchover started 2026-... (run ID)".
+  std::string describe() const;
+};
+// The lock's holder, if a live process holds it; creates nothing.
+LockHolder read_lock_holder(const std::string& state_path);
+// What a holder writes into the lock file (JSON, one line).
+std::string lock_holder_record(const std::string& operation, const std::string& run_id);
+
 // One run per runbook at a time: flock on STATE/lock, released by the
 // kernel if Baton dies. The file names the holder.
 class RunLock {

@@ -3,6 +3,7 @@
 #include "runbooks/loader.h"
 
 #include "runbooks/names.h"
+#include "runbooks/quantity.h"
 
 #include <toml++/toml.h>
 
@@ -249,7 +250,37 @@ void load_header(Ctx& ctx, const Scope& root, Runbook& rb) {
   }
   if (auto d = get_string(ctx, s, "description")) rb.description = *d;
   rb.rto = get_duration(ctx, s, "rto");
-  rb.rpo = get_duration(ctx, s, "rpo");
+  if (auto text = get_string(ctx, s, "rpo")) {
+    rb.rpo = parse_quantity(*text);
+    rb.rpo_text = *text;
+    if (!rb.rpo)
+      ctx.error(loc(*t->get("rpo")), "\"rpo\" = " + in_quotes(*text) +
+                                         " is not a data-loss objective; write a duration (\"0s\", \"5m\"), "
+                                         "a byte count (\"16MB\", \"0 bytes\") or transactions (\"0 transactions\")");
+  }
+}
+
+// [probe], [sites.S.probe], [sites.S.hosts.H.probe]: how to ask a host
+// what it is.
+std::optional<ProbeSpec> load_probe(Ctx& ctx, const Scope& parent, const std::string& name) {
+  const toml::table* t = get_table(ctx, parent, "probe", false);
+  if (!t) return std::nullopt;
+  ProbeSpec p;
+  p.where = loc(*t);
+  Scope s{*t, name, p.where};
+  check_keys(ctx, s, {"run", "timeout", "skip"});
+  if (auto skip = get_bool(ctx, s, "skip")) p.skip = *skip;
+  if (auto run = get_string(ctx, s, "run", !p.skip)) {
+    p.run = *run;
+    if (run->find_first_not_of(" \t\r\n") == std::string::npos)
+      ctx.error(loc(*t->get("run")), "\"run\" of " + name + " must not be empty; use skip = true for a host "
+                                     "that is not a database");
+  }
+  if (auto d = get_duration(ctx, s, "timeout")) {
+    p.timeout = *d;
+    if (d->count() == 0) ctx.error(loc(*t->get("timeout")), "the probe's \"timeout\" must be more than 0s");
+  }
+  return p;
 }
 
 void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out);
@@ -260,7 +291,7 @@ void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const to
   h.name = std::string(key.str());
   h.where = loc(t);
   Scope s{t, "[sites." + site + ".hosts." + h.name + "]", h.where};
-  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key", "vars"});
+  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key", "vars", "probe"});
   if (!matches_charset(h.name, true))
     ctx.error(loc(key), "host name " + in_quotes(h.name) + " must use only a-z, 0-9, _ and -");
   if (auto a = get_string(ctx, s, "address", true)) {
@@ -279,13 +310,15 @@ void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const to
                     in_quotes(*k));
   }
   load_vars(ctx, s, h.vars);  // This host's own values (paths, ports).
+  h.probe = load_probe(ctx, s, s.name.substr(0, s.name.size() - 1) + ".probe]");
 }
 
 void load_site(Ctx& ctx, const toml::key& key, const toml::table& t, Site& site) {
   site.name = std::string(key.str());
   site.where = loc(t);
   Scope s{t, "[sites." + site.name + "]", site.where};
-  check_keys(ctx, s, {"hosts"});
+  check_keys(ctx, s, {"hosts", "probe"});
+  site.probe = load_probe(ctx, s, "[sites." + site.name + ".probe]");
   if (!matches_charset(site.name, true))
     ctx.error(loc(key), "site name " + in_quotes(site.name) + " must use only a-z, 0-9, _ and -");
   // "on" could not tell the site from the role.
@@ -529,7 +562,7 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   check_keys(ctx, s,
              {"id", "phase", "on", "run", "operations", "drill", "timeout", "retries",
               "retry_delay", "expect_exit", "expect_stdout", "expect_match", "capture",
-              "on_failure", "undo", "confirm", "group", "idempotent"});
+              "on_failure", "undo", "confirm", "group", "idempotent", "measures", "hint"});
   load_identity(ctx, s, st);
   size_t before_phase = ctx.errors.size();
   load_phase(ctx, s, st);
@@ -547,6 +580,13 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   if (auto c = get_string(ctx, s, "confirm")) st.confirm = *c;
   if (auto g = get_string(ctx, s, "group")) st.group = *g;
   if (auto i = get_bool(ctx, s, "idempotent")) st.idempotent = *i;
+  if (auto h = get_string(ctx, s, "hint")) st.hint = *h;
+  if (auto m = get_string(ctx, s, "measures")) {
+    st.measures_data_loss = *m == "data_loss";
+    if (!st.measures_data_loss)
+      ctx.error(loc(*t.get("measures")), "\"measures\" must be \"data_loss\", not " + in_quotes(*m) +
+                                             did_you_mean(*m, {"data_loss"}));
+  }
 }
 
 void check_duplicate_ids(Ctx& ctx, const std::vector<const toml::table*>& tables,
@@ -597,12 +637,13 @@ void load_root(Ctx& ctx, const toml::table& root, Runbook& rb) {
                      "empty runbook: expected a [runbook] table, sites, "
                      "[replication] and [[step]]s");
   Scope s{root, kTopLevel, kTop};
-  check_keys(ctx, s, {"runbook", "sites", "replication", "ssh", "vars", "step"});
+  check_keys(ctx, s, {"runbook", "sites", "replication", "ssh", "vars", "probe", "step"});
   load_header(ctx, s, rb);
   bool have_sites = load_sites(ctx, s, rb);
   load_replication(ctx, s, rb, have_sites);
   load_ssh(ctx, s, rb);
   load_vars(ctx, s, rb.vars);
+  rb.probe = load_probe(ctx, s, "[probe]");
   load_steps(ctx, s, rb, have_sites);
 }
 

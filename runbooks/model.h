@@ -7,6 +7,7 @@
 
 #include "runbooks/duration.h"
 #include "runbooks/phase.h"
+#include "runbooks/quantity.h"
 
 namespace baton {
 
@@ -14,6 +15,16 @@ namespace baton {
 struct Location {
   int line = 0;
   int column = 0;
+};
+
+// How Baton asks a host what it is: a command that prints one role word
+// (primary, standby, down) and facts as key=value. [probe] for every host,
+// [sites.S.probe] and [sites.S.hosts.H.probe] override it.
+struct ProbeSpec {
+  std::string run;
+  Millis timeout{std::chrono::seconds(5)};
+  bool skip = false;  // not a database host: never probed
+  Location where;
 };
 
 struct Host {
@@ -26,6 +37,7 @@ struct Host {
   std::string host_key; // optional pin, "SHA256:..."
   // [sites.S.hosts.H.vars]: seen by commands on this host, over [vars].
   std::vector<std::pair<std::string, std::string>> vars;
+  std::optional<ProbeSpec> probe;  // [sites.S.hosts.H.probe]
   Location where;
 
   bool is_local() const { return address == "local"; }
@@ -35,6 +47,7 @@ struct Host {
 struct Site {
   std::string name;
   std::vector<Host> hosts;
+  std::optional<ProbeSpec> probe;  // [sites.S.probe]
   Location where;
 };
 
@@ -59,6 +72,11 @@ struct Step {
   std::string confirm;
   std::string group;
   bool idempotent = true;
+  // measures = "data_loss": the first line of stdout is the measured loss
+  // ("1234 bytes ...", "3 transactions ...", "unknown ..."), judged
+  // against the RPO.
+  bool measures_data_loss = false;
+  std::string hint;  // shown when the step fails
   Location where;
 };
 
@@ -68,13 +86,30 @@ struct Runbook {
   std::string name;
   std::string description;
   std::optional<Millis> rto;
-  std::optional<Millis> rpo;
+  std::optional<Quantity> rpo;  // a duration, bytes or transactions
+  std::string rpo_text;         // as written, for reports
   std::string known_hosts;  // [ssh] known_hosts, optional
   std::vector<Site> sites;
   std::string source;  // roles before any state exists
   std::string target;
   std::vector<std::pair<std::string, std::string>> vars;
+  std::optional<ProbeSpec> probe;  // [probe]
   std::vector<Step> steps;
+
+  // The probe for host h (host, then site, then runbook); nullopt: none.
+  std::optional<ProbeSpec> probe_for(const Host& h) const {
+    std::optional<ProbeSpec> p = probe;
+    if (const Site* s = site(h.site); s && s->probe) p = s->probe;
+    if (h.probe) p = h.probe;
+    if (p && (p->skip || p->run.empty())) return std::nullopt;
+    return p;
+  }
+  bool has_probe() const {
+    for (const Site& s : sites)
+      for (const Host& h : s.hosts)
+        if (probe_for(h)) return true;
+    return false;
+  }
 
   const Site* site(const std::string& n) const {
     for (const Site& s : sites)

@@ -20,139 +20,12 @@
 
 #include "agents/local_agent.h"
 #include "runbooks/loader.h"
-#include "fake_agent.h"
+#include "tests/executor_harness.h"
 
 namespace baton {
 namespace {
 
-using baton::testing::exited;
-using baton::testing::FakeAgent;
-using baton::testing::FakeCall;
-using baton::testing::FakeWorld;
-using Clock = std::chrono::steady_clock;
-using Strings = std::vector<std::string>;
-
-long long ms_since(Clock::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-}
-
-// Two sites with one host each: `on = "source"` names exactly one host.
-const std::string kHeader = R"(
-[runbook]
-name = "rb"
-description = "unit test runbook"
-
-[sites.main.hosts.db]
-address = "local"
-
-[sites.dr.hosts.db]
-address = "local"
-
-[replication]
-source = "main"
-target = "dr"
-)";
-
-std::string diagnostics(const LoadResult& r) {
-  std::string s;
-  for (const Diagnostic& d : r.errors) s += d.str() + "\n";
-  return s;
-}
-
-#define LOAD_RUNBOOK(rb, text)                                        \
-  LoadResult rb##_loaded = load_runbook_text((text), "rb.toml");      \
-  ASSERT_TRUE(rb##_loaded.ok()) << diagnostics(rb##_loaded);          \
-  const Runbook& rb = rb##_loaded.runbook
-
-class RecordingSink : public EventSink {
- public:
-  void emit(const RunEvent& e) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(e);
-  }
-  std::vector<RunEvent> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  std::vector<RunEvent> of(EventKind k) const {
-    std::vector<RunEvent> v;
-    for (const RunEvent& e : events())
-      if (e.kind == k) v.push_back(e);
-    return v;
-  }
-  std::vector<RunEvent> finished_of(const std::string& step) const {
-    std::vector<RunEvent> v;
-    for (const RunEvent& e : of(EventKind::step_finished))
-      if (e.step == step && !e.rollback) v.push_back(e);
-    return v;
-  }
-  Strings phases_entered() const {
-    Strings v;
-    for (const RunEvent& e : of(EventKind::phase_entered)) v.push_back(e.phase);
-    return v;
-  }
-  Strings skipped() const {
-    Strings v;
-    for (const RunEvent& e : of(EventKind::step_skipped)) v.push_back(e.step);
-    return v;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<RunEvent> events_;
-};
-
-RunState fresh(const Roles& roles) {
-  RunState st;
-  st.roles = roles;
-  return st;
-}
-
-const Roles kInitial{"main", "dr", ""};
-
-// A fake world, its pool, a recording sink and options that record saved roles.
-struct Harness {
-  FakeWorld world;
-  int agents_made = 0;
-  AgentPool pool{[this](const Host& h) {
-    ++agents_made;
-    return std::unique_ptr<Agent>(new FakeAgent(world, h.label()));
-  }};
-  RecordingSink sink;
-  std::mutex saved_mu;
-  std::vector<Roles> saved;
-  ExecutorOptions opts;
-
-  Harness() {
-    opts.run_id = "run-1";
-    opts.save_roles = [this](const Roles& r) {
-      std::lock_guard<std::mutex> lock(saved_mu);
-      saved.push_back(r);
-      return std::string();
-    };
-  }
-
-  RunResult run(const Runbook& rb, Operation op, const Roles& roles = kInitial) {
-    Executor ex(rb, op, pool, sink, opts);
-    return ex.run(fresh(roles));
-  }
-};
-
-// The same with the real LocalAgent.
-struct LocalHarness {
-  AgentPool pool{[](const Host&) { return std::unique_ptr<Agent>(new LocalAgent()); }};
-  RecordingSink sink;
-  ExecutorOptions opts;
-
-  LocalHarness() {
-    opts.run_id = "local-run";
-    opts.save_roles = [](const Roles&) { return std::string(); };
-  }
-  RunResult run(const Runbook& rb, Operation op, const Roles& roles = kInitial) {
-    Executor ex(rb, op, pool, sink, opts);
-    return ex.run(fresh(roles));
-  }
-};
+using namespace baton::testing;
 
 class TempDir {
  public:
@@ -1578,8 +1451,11 @@ TEST(ExecutorRollback, UnknownOutcomeWithoutUndoStopsTheRollback) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.state, "failed");
   EXPECT_TRUE(h.world.calls_of("start-old").empty()) << "the old primary must not be restarted";
-  EXPECT_NE(r.message.find("may have taken effect"), std::string::npos) << r.message;
-  EXPECT_NE(r.message.find("--rollback"), std::string::npos) << r.message;
+  // The rollback is refused before undoing anything, and says why and
+  // what is possible: going forward, or ending the run.
+  EXPECT_NE(r.message.find("may have promoted dr.db and has no undo"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("`baton resume rb.toml` goes on"), std::string::npos) << r.message;
+  EXPECT_EQ(r.message.find("--rollback"), std::string::npos) << r.message;
 }
 
 TEST(ExecutorRollback, UnknownOutcomeWithUndoIsUndoneFirst) {

@@ -142,7 +142,7 @@ TEST(LoadRunbook, LoadsAFullRunbookWithAllValues) {
   EXPECT_EQ(rb.name, "orders");
   EXPECT_EQ(rb.description, "Orders database");
   EXPECT_EQ(rb.rto, minutes(15));
-  EXPECT_EQ(rb.rpo, milliseconds(0));
+  EXPECT_EQ(rb.rpo, (Quantity{Quantity::Unit::ms, 0}));
   EXPECT_EQ(rb.known_hosts, "/etc/baton/known_hosts");
   EXPECT_EQ(rb.source, "main");
   EXPECT_EQ(rb.target, "dr");
@@ -665,6 +665,73 @@ source = "main"
 target = "dr"
 )");
   EXPECT_TRUE(OneError(r, 6, 1, "not a shell variable name"));
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(LoadRunbook, ProbeForEveryHostWithOverrides) {
+  LoadResult r = load(R"([runbook]
+name = "orders"
+rpo = "0 transactions"
+[sites.main.hosts.db]
+address = "local"
+[sites.main.hosts.app]
+address = "local"
+[sites.main.hosts.app.probe]
+skip = true
+[sites.dr]
+probe = { run = "dr-probe", timeout = "2s" }
+[sites.dr.hosts.db]
+address = "local"
+[replication]
+source = "main"
+target = "dr"
+[probe]
+run = "probe"
+)");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const Runbook& rb = r.runbook;
+  EXPECT_EQ(rb.rpo, (Quantity{Quantity::Unit::transactions, 0}));
+  EXPECT_EQ(rb.rpo_text, "0 transactions");
+  const Host& main_db = rb.sites[0].hosts[0];
+  const Host& main_app = rb.sites[0].hosts[1];
+  const Host& dr_db = rb.sites[1].hosts[0];
+  ASSERT_TRUE(rb.probe_for(main_db));
+  EXPECT_EQ(rb.probe_for(main_db)->run, "probe");
+  EXPECT_EQ(rb.probe_for(main_db)->timeout, seconds(5));  // The default: short.
+  EXPECT_FALSE(rb.probe_for(main_app));
+  EXPECT_EQ(rb.probe_for(dr_db)->run, "dr-probe");
+  EXPECT_EQ(rb.probe_for(dr_db)->timeout, seconds(2));
+  EXPECT_TRUE(rb.has_probe());
+}
+
+TEST(LoadRunbook, MeasuresAndHint) {
+  LoadResult r = load(kBase + step("measures = \"data_loss\"\nhint = \"check the network\""));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_TRUE(r.runbook.steps[0].measures_data_loss);
+  EXPECT_EQ(r.runbook.steps[0].hint, "check the network");
+}
+
+TEST(LoadRunbookErrors, RpoMustBeAnAmountInAKnownUnit) {
+  LoadResult r = load("[runbook]\nname = \"x\"\nrpo = \"a little\"\n" + kBase.substr(kBase.find("\n[sites")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(OneError(r, 3, 7, "\"rpo\" = \"a little\" is not a data-loss objective")) << all_errors(r);
+}
+
+TEST(LoadRunbookErrors, ProbeMistakes) {
+  EXPECT_TRUE(OneError(load(kBase + "[probe]\ntimeout = \"1s\"\n"), 13, 1, "missing required key \"run\" in [probe]"));
+  EXPECT_TRUE(OneError(load(kBase + "[probe]\nrun = \"p\"\ntimout = \"1s\"\n"), 15, 1, "did you mean \"timeout\""));
+  EXPECT_TRUE(OneError(load(kBase + "[probe]\nrun = \"p\"\ntimeout = \"0s\"\n"), 15, 11, "more than 0s"));
+  EXPECT_TRUE(OneError(load(kBase + "[probe]\nrun = \"  \"\n"), 14, 7, "must not be empty"));
+  EXPECT_TRUE(OneError(load(kBase + "[sites.dr.hosts.db.probe]\nrun = 5\n"), 14, 7, "\"run\" must be a string"));
+}
+
+TEST(LoadRunbookErrors, MeasuresOnlyKnowsDataLoss) {
+  EXPECT_TRUE(OneError(load(kBase + step("measures = \"data-loss\"")), 18, 12, "did you mean \"data_loss\""));
 }
 
 }  // namespace

@@ -255,7 +255,7 @@ TEST(Resume, SwitchoverRefusedWhileASideIsStale) {
   EXPECT_NE(dj.out.find("\"event\":\"run_finished\""), std::string::npos) << dj.out;  // JSON readers see it.
   EXPECT_NE(dj.out.find("\"status\":\"refused\""), std::string::npos) << dj.out;
   EXPECT_NE(s.baton_cmd("history").out.find("refused"), std::string::npos);  // On record for the audit.
-  EXPECT_NE(s.baton_cmd("status").out.find("STALE"), std::string::npos);
+  EXPECT_NE(s.baton_cmd("status").out.find("stale     "), std::string::npos);
   CommandResult rs = s.baton_cmd("reverse-sync");
   ASSERT_EQ(rs.exit_code, 0) << rs.out << rs.err;
   EXPECT_NE(read(s.state + "/local-example/roles").find("stale=\n"), std::string::npos);

@@ -393,8 +393,8 @@ TEST_F(SshAgentTest, SessionIsReused) {
   }
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
   EXPECT_EQ(agent.connects(), 1);
+  // Speed is bench/ssh-steps.sh's business; this only shows the reuse.
   std::printf("[ info ] %.2f ms per exec on an open session\n", us / 1000.0 / n);
-  EXPECT_LT(us / n, 30000);  // a fresh connect alone costs about 30 ms
 }
 
 TEST_F(SshAgentTest, HonoursSshConfigFile) {

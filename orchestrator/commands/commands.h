@@ -17,5 +17,6 @@ int cmd_resume(const Options& o);
 int cmd_status(const Options& o);
 int cmd_history(const Options& o);
 int cmd_report(const Options& o);
+int cmd_adopt(const Options& o);
 
 }  // namespace baton

@@ -79,14 +79,6 @@ std::string hostname() {
   return buf;
 }
 
-std::string holder_info(const std::string& what, const std::string& id) {
-  const long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-  return "pid " + std::to_string(::getpid()) + " on " + hostname() + ", user " + whoami() + ", " + what +
-         " started " + iso_time(now) + (id.empty() ? "" : " (run " + id + ")");
-}
-
 AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
   std::string known_hosts = !o.known_hosts.empty() ? o.known_hosts : rb.known_hosts;
   bool accept_new = o.accept_new_host_keys;
@@ -121,6 +113,19 @@ Roles current_roles(const Options& o, const Runbook& rb) {
   if (::access((root + "/" + rb.name).c_str(), F_OK) == 0 && StateDir::open(root, rb.name, &dir).empty())
     return dir.load_roles(initial_roles(rb));
   return initial_roles(rb);
+}
+
+}  // namespace baton
+
+namespace baton {
+
+bool has_stored_roles(const Options& o, const Runbook& rb) {
+  return ::access((state_root(o.state_dir) + "/" + rb.name + "/roles").c_str(), F_OK) == 0;
+}
+
+std::string roles_origin(const Options& o, const Runbook& rb) {
+  if (has_stored_roles(o, rb)) return state_root(o.state_dir) + "/" + rb.name + "/roles";
+  return "the runbook's [replication] (no roles stored yet)";
 }
 
 }  // namespace baton

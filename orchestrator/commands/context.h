@@ -21,6 +21,8 @@ struct Options {
   std::string state_dir;
   std::string known_hosts;
   bool accept_new_host_keys = false;
+  bool accept_data_loss = false;    // failover past the RPO
+  bool accept_split_brain = false;  // failover while two hosts are primary
   // Positional arguments.
   std::string runbook;
   std::string operation;  // plan, graph
@@ -31,6 +33,10 @@ struct Options {
   bool abort = false;
   // report
   bool html = false;
+  // status
+  bool offline = false;  // no probe
+  // adopt
+  std::string source;
 };
 
 // "baton: error: MSG" on stderr.
@@ -51,8 +57,6 @@ std::string new_run_id();
 std::string iso_time(long long ms);
 std::string whoami();
 std::string hostname();
-// "pid N on HOST, user U, WHAT started TIME (run ID)": the lock holder.
-std::string holder_info(const std::string& what, const std::string& id);
 
 // One agent per host: local, or SSH with the host key policy of `o`.
 AgentPool::Factory agent_factory(const Runbook& rb, const Options& o);
@@ -64,5 +68,9 @@ bool ask_on_terminal(const std::string& question);
 Roles initial_roles(const Runbook& rb);
 // The roles the state directory holds, or the runbook's; creates nothing.
 Roles current_roles(const Options& o, const Runbook& rb);
+// Where current_roles came from: "STATE/roles" or "the runbook's [replication] (no run yet)".
+std::string roles_origin(const Options& o, const Runbook& rb);
+// Does the state directory hold roles?
+bool has_stored_roles(const Options& o, const Runbook& rb);
 
 }  // namespace baton

@@ -19,7 +19,8 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   ::mkdir((dir.path() + "/runs").c_str(), 0700);
   journal.open(journal_path(dir.path(), id));
   bus.add(&journal);
-  TerminalProgress progress(stdout, ::isatty(STDOUT_FILENO));
+  const bool tty = ::isatty(STDOUT_FILENO);
+  TerminalProgress progress(stdout, tty, tty);
   JsonLines json(stdout);
   bus.add(o.json ? static_cast<EventSink*>(&json) : &progress);
 
@@ -30,6 +31,9 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   opts.machine = hostname();
   opts.yes = o.yes;
   opts.recovery = recovery;
+  opts.stored_roles = dir.has_roles();
+  opts.accept_data_loss = o.accept_data_loss;
+  opts.accept_split_brain = o.accept_split_brain;
   if (::isatty(STDIN_FILENO)) opts.ask = ask_on_terminal;
   opts.save_roles = [&dir](const Roles& r) { return dir.save_roles(r); };
 
@@ -44,7 +48,7 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
 // Takes the runbook's lock; prints who holds it. 0, or the exit code.
 int lock(RunLock& l, const StateDir& dir, const std::string& what, const std::string& id) {
   bool held = false;
-  if (std::string err = l.acquire(dir, holder_info(what, id), &held); !err.empty()) {
+  if (std::string err = l.acquire(dir, lock_holder_record(what, id), &held); !err.empty()) {
     fail(err);
     return held ? 5 : 1;
   }

@@ -1,44 +1,151 @@
-// baton status RUNBOOK: roles, stale sides, the last run.
+// baton status RUNBOOK: the roles as stored and as the hosts say they are,
+// a stale side, a run that is running now or waits, and the last run.
+// Exit 3 when the hosts contradict the stored roles, or show two primaries
+// or none (an operation would refuse).
+#include <chrono>
 #include <cstdio>
 
 #include "orchestrator/commands/commands.h"
 #include "orchestrator/commands/summary_view.h"
+#include "orchestrator/probe.h"
 
 namespace baton {
+namespace {
+
+// The step a live run is running now, from its journal: step, host, start.
+struct Current {
+  std::string step, host;
+  long long since_ms = 0;
+};
+
+Current current_step(const std::vector<Json>& records) {
+  Current c;
+  for (const Json& j : records) {
+    const std::string ev = j.str("event");
+    if (ev == "step_started") c = {j.str("step"), j.str("host"), j.num("time_ms")};
+    else if (ev == "step_finished" && j.str("step") == c.step && j.str("host") == c.host) c = {};
+  }
+  return c;
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+JsonValue probe_json(const Observation& o, const RoleCheck& rc) {
+  JsonValue hosts = JsonValue::array();
+  for (const HostProbe& p : o.hosts) {
+    JsonValue h = JsonValue::object();
+    h["host"] = p.host;
+    h["role"] = std::string(name(p.role));
+    JsonValue facts = JsonValue::object();
+    for (const auto& [k, v] : p.facts) facts[k] = v;
+    h["facts"] = facts;
+    if (!p.detail.empty()) h["detail"] = p.detail;
+    hosts.push_back(h);
+  }
+  static const char* kinds[] = {"unprobed", "agree", "from_probe", "split_brain", "no_primary", "contradicts"};
+  JsonValue j = JsonValue::object();
+  j["hosts"] = hosts;
+  j["verdict"] = kinds[static_cast<int>(rc.kind)];
+  if (!rc.message.empty()) j["message"] = rc.message;
+  return j;
+}
+
+}  // namespace
 
 int cmd_status(const Options& o) {
   Runbook rb;
   if (!load_runbook(o.runbook, &rb)) return 2;
   StateDir dir;
   if (!open_state(o, rb, &dir)) return 1;
-  Roles r = dir.load_roles(initial_roles(rb));
+  const Roles r = dir.load_roles(initial_roles(rb));
+  const std::string origin = roles_origin(o, rb);
   RunSummary last;
-  bool has = last_run(dir, &last);
+  std::vector<Json> records;
+  const bool has = last_run(dir, &last, &records);
+  const LockHolder lock = read_lock_holder(dir.path());
+  const Current cur = lock.held ? current_step(records) : Current{};
+
+  Observation obs;
+  RoleCheck rc;
+  rc.roles = r;
+  if (!o.offline && rb.has_probe()) {
+    AgentPool agents(agent_factory(rb, o));
+    EventBus quiet;
+    Executor ex(rb, Operation::switchover, agents, quiet, ExecutorOptions{});
+    obs = ex.observe_with(r, "status");
+    rc = check_roles(r, dir.has_roles(), obs, o.runbook);
+  }
+  using K = RoleCheck::Kind;
+  const int code = rc.kind == K::split_brain || rc.kind == K::no_primary || rc.kind == K::contradicts ? 3 : 0;
+
   if (o.json) {
     JsonValue j = JsonValue::object();
     j["runbook"] = rb.name;
     j["source"] = r.source;
     j["target"] = r.target;
     j["stale"] = r.stale;
-    j["last_run"] = has ? summary_json(last) : JsonValue();
+    j["roles_from"] = origin;
+    j["probe"] = o.offline ? JsonValue() : probe_json(obs, rc);
+    JsonValue run = JsonValue();
+    if (lock.held) {
+      run = JsonValue::object();
+      run["pid"] = lock.pid;
+      run["machine"] = lock.machine;
+      run["user"] = lock.user;
+      run["operation"] = lock.operation;
+      run["run"] = lock.run.empty() ? last.id : lock.run;
+      run["started_ms"] = lock.started_ms;
+      if (!cur.step.empty()) {
+        run["step"] = cur.step;
+        run["host"] = cur.host;
+        run["step_started_ms"] = cur.since_ms;
+      }
+    }
+    j["running"] = run;
+    JsonValue lr = has ? summary_json(last) : JsonValue();
+    if (has && lock.held) lr["resumable"] = false;  // Running, not waiting.
+    j["last_run"] = lr;
     std::printf("%s\n", dump_json(j).c_str());
-    return 0;
+    return code;
   }
   std::printf("runbook   %s (%s)\n", rb.name.c_str(), o.runbook.c_str());
-  std::printf("source    %s%s\n", r.source.c_str(), dir.has_roles() ? "" : " (from the runbook; no run yet)");
-  std::printf("target    %s%s\n", r.target.c_str(),
-              r.stale == r.target ? "  STALE: run `baton reverse-sync` before switching back" : "");
+  std::printf("roles     source %s, target %s  (from %s)\n", r.source.c_str(), r.target.c_str(), origin.c_str());
+  if (!r.stale.empty())
+    std::printf("stale     %s: run `baton reverse-sync %s` before switching back\n", r.stale.c_str(), o.runbook.c_str());
+  if (o.offline) {
+    std::printf("probe     skipped (--offline)\n");
+  } else if (!obs.probed) {
+    std::printf("probe     none: the runbook has no [probe], so the roles above are not checked\n");
+  } else {
+    std::string table = obs.table("          ");
+    std::printf("probe%s", table.substr(5).c_str());
+    if (rc.kind == K::agree) std::printf("          the hosts agree with the stored roles\n");
+    else if (!rc.message.empty()) std::printf("%s\n", ("          " + rc.message.substr(0, rc.message.find('\n'))).c_str());
+    if (rc.kind == K::contradicts)
+      std::printf("          record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
+                  obs.primary_site()->c_str());
+  }
+  if (lock.held) {
+    std::printf("running   %s\n", lock.describe().c_str());
+    if (!cur.step.empty())
+      std::printf("          now: %s on %s, for %s\n", cur.step.c_str(), cur.host.c_str(),
+                  format_duration(Millis(now_ms() - cur.since_ms)).c_str());
+  }
   if (!has) {
     std::printf("last run  none\n");
-    return 0;
+    return code;
   }
+  if (lock.held && !last.finished) return code;  // The running run is the last one.
   std::printf("last run  %s  %s  %s  %s\n", last.id.c_str(), last.operation.c_str(), iso_time(last.started_ms).c_str(),
               outcome(last).c_str());
   if (last.finished && last.state == "failed" && !last.failure.empty())
-    std::printf("          %s\n", last.failure.c_str());
-  if (last.resumable() || !last.finished)
+    std::printf("          %s\n", last.failure.substr(0, last.failure.find('\n')).c_str());
+  if (last.resumable())
     std::printf("waiting   run %s: `baton resume %s` (or --rollback, --abort)\n", last.id.c_str(), o.runbook.c_str());
-  return 0;
+  return code;
 }
 
 }  // namespace baton

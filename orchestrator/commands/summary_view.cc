@@ -11,9 +11,16 @@ std::string outcome(const RunSummary& s) {
 }
 
 std::string rto_verdict(const RunSummary& s) {
-  std::optional<Millis> rto = parse_duration(s.rto);
-  if (!rto || !s.finished) return {};
+  if (!s.finished || s.state != "completed") return {};  // Judged only when it got there.
+  if (!s.rto_verdict.empty()) return s.rto_verdict;
+  std::optional<Millis> rto = parse_duration(s.rto);  // Journals of 0.1 record no verdict.
+  if (!rto) return {};
   return s.duration_ms <= rto->count() ? "met" : "missed";
+}
+
+std::string rpo_verdict(const RunSummary& s) {
+  if (!s.rpo_verdict.empty()) return s.rpo_verdict;
+  return s.rpo.empty() || !s.finished ? "" : "not measured";
 }
 
 JsonValue summary_json(const RunSummary& s) {
@@ -31,6 +38,12 @@ JsonValue summary_json(const RunSummary& s) {
     o["rto_ms"] = parse_duration(s.rto).value_or(Millis(0)).count();
     o["rto"] = rto_verdict(s);
   }
+  if (!s.rpo.empty()) o["rpo"] = s.rpo;
+  if (std::string v = rpo_verdict(s); !v.empty()) o["rpo_verdict"] = v;
+  if (!s.data_loss.empty()) o["data_loss"] = s.data_loss;
+  if (!s.notices.empty()) o["notices"] = s.notices;
+  o["source"] = s.roles_now.source;
+  o["target"] = s.roles_now.target;
   o["user"] = s.user;
   o["machine"] = s.machine;
   return o;

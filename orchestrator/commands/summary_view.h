@@ -11,6 +11,9 @@ namespace baton {
 std::string outcome(const RunSummary& s);
 // "met" / "missed" against the runbook's RTO, or "" (not judged).
 std::string rto_verdict(const RunSummary& s);
+// "met (lost 0 bytes)", "missed by 3 transactions", "not measured", or ""
+// when the runbook has no RPO and nothing was measured.
+std::string rpo_verdict(const RunSummary& s);
 // The summary as a JSON object (status, history, report --json).
 JsonValue summary_json(const RunSummary& s);
 

@@ -1,0 +1,94 @@
+// What a step's output tells the operator: notices (kept in every report,
+// also for steps that succeed), hints on failure.
+#include <gtest/gtest.h>
+
+#include "tests/executor_harness.h"
+
+namespace baton {
+namespace {
+
+using namespace baton::testing;
+
+TEST(StepNotices, ReachTheEventsAndLeaveTheOutputClean) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "rewind"
+phase = "preflight"
+on = "source"
+run = "rewind"
+expect_stdout = "rewound"
+capture = "how"
+)");
+  Harness h;
+  h.world.respond_by_script([](const std::string&, int) {
+    return exited(0, "baton-notice: the old data directory is kept at /srv/keep: it holds the lost transactions\n"
+                     "rewound\nbaton-notice: 12 MB of WAL diverged after 0/5000000\n");
+  });
+  RunResult r = h.run(rb, Operation::switchover);
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  auto notices = h.sink.of(EventKind::notice);
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_EQ(notices[0].reason, "the old data directory is kept at /srv/keep: it holds the lost transactions");
+  EXPECT_EQ(notices[0].step, "rewind");
+  EXPECT_EQ(notices[0].host, "main.db");
+  EXPECT_EQ(notices[1].reason, "12 MB of WAL diverged after 0/5000000");
+  auto fin = h.sink.finished_of("rewind");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].captures[0].second, "rewound");  // The notices are not part of the capture.
+  Json j;
+  ASSERT_TRUE(parse_json(to_json(notices[0]), &j));
+  EXPECT_EQ(j.str("event"), "notice");
+}
+
+TEST(StepNotices, ASecretInANoticeIsMasked) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[vars]
+db_password = "s3cr3t-value"
+[[step]]
+id = "s"
+phase = "preflight"
+on = "source"
+run = "s"
+)");
+  Harness h;
+  h.world.respond_by_script([](const std::string&, int) { return exited(0, "baton-notice: used s3cr3t-value\n"); });
+  h.run(rb, Operation::switchover);
+  EXPECT_EQ(h.sink.of(EventKind::notice).at(0).reason, "used ***");
+}
+
+TEST(StepHints, ShownWithTheFailure) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "target-streams"
+phase = "preflight"
+on = "target"
+run = "streams"
+expect_stdout = "streaming"
+hint = "dr.db is not streaming: check primary_conninfo and the primary's pg_hba.conf"
+)");
+  Harness h;
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.message.find("\nhint: dr.db is not streaming: check primary_conninfo"), std::string::npos)
+      << r.message;
+  auto fin = h.sink.finished_of("target-streams");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].hint, "dr.db is not streaming: check primary_conninfo and the primary's pg_hba.conf");
+}
+
+TEST(StepHints, NotShownWhenTheStepSucceeds) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "s"
+phase = "preflight"
+on = "target"
+run = "s"
+hint = "look here"
+)");
+  Harness h;
+  ASSERT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  EXPECT_EQ(h.sink.finished_of("s").at(0).hint, "");
+}
+
+}  // namespace
+}  // namespace baton
