@@ -119,14 +119,15 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   return v;
 }
 
-// A command on host h also sees the host's own variables, and its name.
-Vars Executor::vars_on(const Host& h) {
-  Vars v = vars_now();
+Vars with_host(Vars v, const Host& h) {
   v.emplace_back("BATON_HOST", h.label());
+  v.emplace_back("BATON_HOST_SITE", h.site);
   v.emplace_back("BATON_HOST_ADDRESS", h.address);
   for (const auto& kv : h.vars) v.push_back(kv);
   return v;
 }
+
+Vars Executor::vars_on(const Host& h) { return with_host(vars_now(), h); }
 
 const Step* Executor::find_step(const std::string& id) const {
   for (const Step& s : rb_.steps)

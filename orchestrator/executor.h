@@ -202,6 +202,10 @@ class Executor {
   std::chrono::steady_clock::time_point t0_;
 };
 
+// The variables a command on host h sees: `v`, then the host's name
+// (BATON_HOST, BATON_HOST_SITE, BATON_HOST_ADDRESS) and its own [vars].
+Vars with_host(Vars v, const Host& h);
+
 // Did the step's result meet its expectations? Empty when it did.
 std::string check_expectations(const Step& s, const CommandResult& r);
 

@@ -84,10 +84,7 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
       std::lock_guard<std::mutex> lock(mu_);
       state_.undo_started = true;
     }
-    Command c{undo.run, vars, undo.timeout};
-    c.vars.emplace_back("BATON_HOST", h->label());
-    c.vars.emplace_back("BATON_HOST_ADDRESS", h->address);
-    for (const auto& kv : h->vars) c.vars.push_back(kv);
+    Command c{undo.run, with_host(vars, *h), undo.timeout};
     CommandResult r = agents_.run(*h, c);
     std::string fail = !r.error.empty() ? r.error
                        : r.timed_out     ? "timed out after " + format_duration(undo.timeout)

@@ -99,10 +99,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
 
     Command c;
     c.script = s.run;
-    c.vars = vars;
-    c.vars.emplace_back("BATON_HOST", h.label());
-    c.vars.emplace_back("BATON_HOST_ADDRESS", h.address);
-    for (const auto& kv : h.vars) c.vars.push_back(kv);
+    c.vars = with_host(vars, h);
     c.timeout = s.timeout;
     // Never act unrecorded: a crash would leave no trace of it.
     std::string unrecorded = events_.failure();

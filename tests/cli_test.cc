@@ -76,6 +76,20 @@ TEST(Cli, PlanShowsWhatRunsWhereAndWhySkipped) {
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(run   drill-clone +on target -> dr\.app)"))) << r.out;
 }
 
+TEST(Cli, PlanSaysWhereItsRolesComeFrom) {
+  TempDir d;
+  const std::string rb = shell_quote(example() + "/runbook.toml");
+  const std::string state = " --state-dir " + shell_quote(d.path + "/state");
+  CommandResult r = sh(baton() + " plan " + rb + " switchover" + state);
+  EXPECT_NE(r.out.find("roles from the runbook's [replication] (no roles stored yet); the run probes the hosts"),
+            std::string::npos) << r.out;
+  sh("mkdir -p " + d.path + "/state/local-example && printf 'source=dr\\ntarget=main\\nstale=\\n' > " + d.path +
+     "/state/local-example/roles");
+  r = sh(baton() + " plan " + rb + " switchover" + state);
+  EXPECT_NE(r.out.find("source dr, target main\nroles from " + d.path + "/state/local-example/roles"),
+            std::string::npos) << r.out;
+}
+
 CommandResult run_book(const TempDir& d, const std::string& verb, const std::string& steps,
                        const std::string& flags = "") {
   std::string rb = d.path + "/rb.toml";

@@ -1521,5 +1521,33 @@ run = "true"
   EXPECT_LE(notes, 4);
 }
 
+TEST(ExecutorProgress, TheFirstNoteComesAfterTheIntervalOfTheStepsOwnTime) {
+  // "first" takes 0.6 s; "second" starts then and runs 0.5 s. With notes
+  // every 0.4 s of a step's own time, "second" is noted once, at 0.4 s of
+  // its time: not at 0.8 s of the run (which would be 0.2 s into it).
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "first"
+phase = "preflight"
+on = "source"
+run = "sleep 0.6"
+
+[[step]]
+id = "second"
+phase = "preflight"
+on = "source"
+run = "sleep 0.5"
+)");
+  LocalHarness h;
+  h.opts.progress_every = std::chrono::milliseconds(400);
+  ASSERT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  Strings notes;
+  for (const RunEvent& e : h.sink.of(EventKind::message)) notes.push_back(e.reason.substr(0, 26));
+  EXPECT_EQ(notes, (Strings{"still running: first on ma", "still running: second on m"}));
+  for (const RunEvent& e : h.sink.of(EventKind::message))
+    if (e.reason.find("second") != std::string::npos)
+      EXPECT_NE(e.reason.find("(4"), std::string::npos) << e.reason;  // "(400 ms)" .. "(499 ms)"
+}
+
 }  // namespace
 }  // namespace baton

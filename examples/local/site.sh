@@ -61,6 +61,13 @@ case "${1:-}" in
   drill-remove)
     "$0" app-stop drill; rm -rf "$root/drill"
     ;;
+  role)  # role SITE: what the site is, for Baton's probe, with facts.
+    [ -d "$root/$2/data" ] || { echo "down no-data"; exit 0; }
+    n=$(wc -l < "$root/$2/data/orders.log" 2>/dev/null || echo 0)
+    if [ "$(cat "$root/active" 2>/dev/null)" = "$2" ]; then echo "primary orders=$n"
+    elif [ -f "$root/$2/follows" ]; then echo "standby orders=$n follows=$(cat "$root/$2/follows")"
+    else echo "down orders=$n not-following"; fi
+    ;;
   serve)  # What the application serves now.
     a=$(cat "$root/active"); printf '%s serves: %s\n' "$a" "$(tail -n 1 "$root/$a/data/orders.log")"
     ;;
@@ -68,5 +75,5 @@ case "${1:-}" in
     for s in main dr drill; do "$0" app-stop "$s" 2>/dev/null || true; done
     rm -rf "$root"
     ;;
-  *) echo "usage: site.sh init|app-start|app-stop|app-check|checksum|replicate|activate|follow|drill-clone|drill-remove|serve|teardown" >&2; exit 2 ;;
+  *) echo "usage: site.sh init|app-start|app-stop|app-check|checksum|replicate|activate|follow|role|drill-clone|drill-remove|serve|teardown" >&2; exit 2 ;;
 esac

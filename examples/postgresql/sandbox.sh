@@ -8,6 +8,8 @@
 #   sandbox.sh writer-stop DIR   stop it; print its summary and the acked ids
 #                                missing on the current primary ("lost")
 #   sandbox.sh psql DIR SITE [psql args]   a psql on site main or dr
+#   sandbox.sh pg-start DIR SITE  start SITE's PostgreSQL as it is (tests)
+#   sandbox.sh pg-stop DIR SITE   stop it (fast, then harder)
 #
 # Site "main": PostgreSQL on 127.0.0.1:P1, sshd on 127.0.0.1:S1.
 # Site "dr":   PostgreSQL on 127.0.0.2:P2, sshd on 127.0.0.2:S2 (a streaming standby);
@@ -33,7 +35,7 @@ MARK=.baton-postgresql-sandbox
 
 log() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 cmd=$1 DIR=$(realpath -m -- "$2")
@@ -384,6 +386,12 @@ case $cmd in
   status) status ;;
   writer-start) writer_start ;;
   writer-stop) writer_stop ;;
+  pg-start)  # pg-start SITE: start the site's PostgreSQL as it is (a crashed primary comes back as a primary)
+    site=${1:?site: main or dr}
+    rm -f "$DIR/$site/data/postmaster.pid"
+    as_pg "$PGBIN/pg_ctl" -D "$DIR/$site/data" -l "$DIR/$site/postgres.log" -w -t 60 start >/dev/null ||
+      die "$site did not start (see $DIR/$site/postgres.log)" ;;
+  pg-stop) pg_stop "$DIR/${1:?site: main or dr}/data" ;;
   psql)
     # shellcheck disable=SC1091
     . "$DIR/env"; site=${1:?site: main or dr}; shift

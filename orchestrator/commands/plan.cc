@@ -15,7 +15,13 @@ int cmd_plan(const Options& o) {
     fail("unknown operation \"" + o.operation + "\"; expected switchover, failover, drill or reverse-sync");
     return 2;
   }
-  std::printf("%s", render_plan(rb, *op, current_roles(o, rb)).c_str());
+  std::string text = render_plan(rb, *op, current_roles(o, rb));
+  // Where the roles shown come from; the plan connects to nothing.
+  const std::string origin = "roles from " + roles_origin(o, rb) +
+                             (rb.has_probe() ? "; the run probes the hosts first and refuses if they disagree"
+                                             : "; not checked: the runbook has no [probe]");
+  text.insert(text.find('\n') + 1, origin + "\n");
+  std::printf("%s", text.c_str());
   return 0;
 }
 

@@ -81,8 +81,9 @@ class Sandbox:
         return r
 
     def status(self):
+        """status --json; exit 3 (the hosts disagree, or no primary) still reports."""
         r = self.baton("status", "--json")
-        assert r.returncode == 0, r.stderr
+        assert r.returncode in (0, 3), r.stderr
         return json.loads(r.stdout)
 
     def records(self):
@@ -331,7 +332,10 @@ class PostgresE2E(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("still accepts connections", r.stdout)
         self.assertTrue(sb.one("dr", "SELECT pg_is_in_recovery()"), "promoted next to a live primary")
-        self.assertEqual(sb.status()["source"], "main")
+        st = sb.status()
+        self.assertEqual(st["source"], "main")
+        self.assertEqual(st["probe"]["verdict"], "no_primary")   # main's host does not answer
+        self.assertIn("unreachable", [h for h in st["probe"]["hosts"] if h["host"] == "main.db"][0]["detail"])
         os.kill(sb.postmaster_pid("main"), signal.SIGKILL)   # now it is really down
         r = sb.baton("resume", "--yes")
         self.assert_ok(r, "resume of the failover")
@@ -447,7 +451,7 @@ class PostgresE2E(unittest.TestCase):
                               ("step_finished", "standby-has-checkpoint"), ("step_started", "start-app"),
                               ("step_started", "rewind-old-primary"), ("step_finished", "rewind-old-primary")):
                 points.append((i, "%s %s" % (ev, step)))
-            if ev == "roles_changed":  # promote done, the new roles not yet saved
+            if ev == "roles_changed" and rec.get("source") == "dr":  # promote done, the new roles not yet saved
                 points.append((i - 1, "before the roles are saved"))
         self.assertEqual(len(points), 7, points)
         old, new = "dr", "main"
@@ -465,6 +469,48 @@ class PostgresE2E(unittest.TestCase):
         sb.writer_stop()
         self.assert_nothing_lost(old, sb.acked(), "end")
         self.assert_one_primary()
+
+    def test_two_primaries_after_failover_are_named_and_refused(self):
+        """The old primary comes back as a primary after a failover: split brain."""
+        sb = self.sb
+        os.kill(sb.postmaster_pid("main"), signal.SIGKILL)
+        self.assert_ok(sb.baton("failover", "--yes"), "failover")
+        sb.query("dr", "CREATE TABLE after_failover AS SELECT 1 AS x; SELECT 1")
+        sb.sh("pg-start", "main")
+        self.assertFalse(sb.one("main", "SELECT pg_is_in_recovery()"), "main must be back as a primary")
+        for verb in ("status", "check"):
+            r = sb.baton(verb)
+            self.assertEqual(r.returncode, 3, "%s: %s %s" % (verb, r.stdout, r.stderr))
+            self.assertIn("split brain: main.db and dr.db are both primary", r.stdout, verb)
+        st = json.loads(sb.baton("status", "--json").stdout)
+        self.assertEqual(st["probe"]["verdict"], "split_brain")
+        self.assertEqual(sorted(h["role"] for h in st["probe"]["hosts"]), ["primary", "primary"])
+        for verb in ("switchover", "reverse-sync"):
+            r = sb.baton(verb, "--yes")
+            self.assertEqual(r.returncode, 3, "%s: %s %s" % (verb, r.stdout, r.stderr))
+            self.assertIn("split brain", r.stderr, verb)
+        # Nothing was touched: both still answer as primaries, dr kept its data.
+        self.assertFalse(sb.one("main", "SELECT pg_is_in_recovery()"))
+        self.assertEqual(sb.one("dr", "SELECT x FROM after_failover"), 1)
+
+    def test_switchover_from_an_empty_state_directory_takes_roles_from_the_probe(self):
+        sb = self.sb
+        sb.writer_start()
+        self.switchover("main", "dr")
+        # Another machine (a fresh state directory) runs the next switchover.
+        other = os.path.join(sb.dir, "state2")
+        os.mkdir(other, 0o700)
+        r = subprocess.run([BATON, "switchover", sb.runbook, "--state-dir", other, "--yes"], capture_output=True,
+                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("no roles stored yet: the probe sees dr.db primary", r.stdout)
+        self.assertFalse(sb.one("main", "SELECT pg_is_in_recovery()"))
+        self.assertTrue(sb.one("dr", "SELECT pg_is_in_recovery()"))
+        # The first state directory is now behind the hosts: it says so.
+        r = sb.baton("switchover", "--yes")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("baton adopt %s --source main" % sb.runbook, r.stderr)
+        sb.writer_stop()
 
 
 if __name__ == "__main__":
