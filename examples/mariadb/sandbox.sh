@@ -211,9 +211,11 @@ up() {
     [ "$(id -u)" = 0 ] && chown "$DBOS:$g" "$boot"
   fi
   printf '[mariadbd]\ndatadir = %s/data\ninnodb-log-file-size = 16M\n' "$boot" >"$boot/boot.cnf"
-  as_db mariadb-install-db --defaults-file="$boot/boot.cnf" --user="$DBOS" \
-    --auth-root-authentication-method=socket --skip-test-db >"$DIR/main/install.log" 2>&1 ||
+  if ! as_db mariadb-install-db --defaults-file="$boot/boot.cnf" --user="$DBOS" \
+      --auth-root-authentication-method=socket --skip-test-db >"$DIR/main/install.log" 2>&1; then
+    [ "$boot" = "$DIR/main" ] || rm -rf "$boot"
     die "mariadb-install-db failed (see $DIR/main/install.log)"
+  fi
   if [ "$boot" != "$DIR/main" ]; then
     as_db cp -a "$boot/data" "$DIR/main/data"
     rm -rf "$boot"
