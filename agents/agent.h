@@ -1,8 +1,10 @@
 // Where commands run. One interface for the orchestrator's own machine
 // (LocalAgent) and for remote hosts (SshAgent).
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,13 @@ struct Command {
   Vars vars;           // become shell variables, quoted by Baton
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   std::size_t output_limit = 1 << 20;  // per stream, bytes
+  // When it becomes non-zero (a signal number: Baton was asked to stop),
+  // the command is stopped as on a timeout. nullptr: never.
+  const std::atomic<int>* stop = nullptr;
+  // Told once the command's process group is known: its id and the start
+  // time of its leader (clock ticks since boot, /proc/PID/stat field 22),
+  // so a later run can tell whether it still runs.
+  std::function<void(long pgid, long long start_ticks)> on_process{};
 };
 
 struct CommandResult {
@@ -25,11 +34,12 @@ struct CommandResult {
   std::string err;
   std::chrono::milliseconds duration{0};
   bool timed_out = false;
+  int stopped_by = 0;  // the signal Baton was stopped with, if that stopped it
   // Set when the command could not be run or its outcome is unknown
   // ("connection lost", "authentication failed ..."): never a success.
   std::string error;
 
-  bool completed() const { return error.empty() && !timed_out && signal == 0; }
+  bool completed() const { return error.empty() && !timed_out && !stopped_by && signal == 0; }
 };
 
 class Agent {

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -39,6 +41,27 @@ bool read_some(int fd, CappedOutput& c) {
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+long long process_start_ticks(long pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // The name may hold spaces and ')'.
+  if (!p) return 0;
+  // Fields after the name start at 3 (state); the start time is field 22.
+  for (int field = 2; field < 22 && p; ++field) p = std::strchr(p + 1, ' ');
+  return p ? std::strtoll(p + 1, nullptr, 10) : 0;
+}
+
+namespace {
 
 }  // namespace
 
@@ -95,6 +118,7 @@ CommandResult LocalAgent::run(const Command& cmd) {
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // Also from here: no race with the kill below.
+  if (cmd.on_process) cmd.on_process(pid, process_start_ticks(pid));
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   set_nonblocking(out_pipe[0]);
@@ -122,7 +146,7 @@ CommandResult LocalAgent::run(const Command& cmd) {
     if (pfd >= 0 && !exited) fds[n++] = {pfd, POLLIN, 0};
     auto now = Clock::now();
     int wait_ms = 20;  // Fallback polling when pidfd is unavailable.
-    if (pfd >= 0) wait_ms = 1000;
+    if (pfd >= 0) wait_ms = cmd.stop ? 100 : 1000;  // A stop request is seen within 100 ms.
     if (!killed && now < deadline)
       wait_ms = std::min<long long>(wait_ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
     if (exited) wait_ms = std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(drain_until - now).count());
@@ -134,8 +158,10 @@ CommandResult LocalAgent::run(const Command& cmd) {
       err_open = read_some(err_pipe[0], err);
     reap();
     now = Clock::now();
-    if (!exited && !killed && now >= deadline) {
-      r.timed_out = true;
+    const int stop = cmd.stop ? cmd.stop->load() : 0;
+    if (!exited && !killed && (now >= deadline || stop)) {
+      if (stop) r.stopped_by = stop;
+      else r.timed_out = true;
       killed = true;
       ::kill(-pid, SIGTERM);
       kill_at = now + kKillGrace;

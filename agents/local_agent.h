@@ -5,6 +5,11 @@
 
 namespace baton {
 
+// The start time of process `pid` (clock ticks since boot, field 22 of
+// /proc/PID/stat), or 0 when it does not exist. With the pid it names one
+// process for good: a pid can be reused, a (pid, start) pair cannot.
+long long process_start_ticks(long pid);
+
 class LocalAgent : public Agent {
  public:
   CommandResult run(const Command& cmd) override;

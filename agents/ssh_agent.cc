@@ -107,6 +107,7 @@ struct StderrFilter {
   std::string pending;
   bool done = false;
   long pgid = 0;
+  long long start_ticks = 0;
   void add(const char* p, std::size_t n) {
     if (done) {
       sink->add(p, n);
@@ -117,7 +118,9 @@ struct StderrFilter {
     if (tag != std::string::npos) {
       auto nl = pending.find('\n', tag);
       if (nl == std::string::npos) return;  // wait for the rest of the line
-      pgid = std::strtol(pending.c_str() + tag + sizeof(kPgidTag) - 1, nullptr, 10);
+      char* end = nullptr;
+      pgid = std::strtol(pending.c_str() + tag + sizeof(kPgidTag) - 1, &end, 10);
+      if (end) start_ticks = std::strtoll(end, nullptr, 10);
       sink->add(pending.data(), tag);
       sink->add(pending.data() + nl + 1, pending.size() - nl - 1);
       pending.clear();
@@ -151,7 +154,12 @@ void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const cha
 // Run `script` with /bin/sh whatever the login shell is; report the pgid.
 // When the login shell already is /bin/sh, skip the second exec (0.6 ms).
 std::string wrap_for_remote(const std::string& script, bool login_shell_is_sh) {
-  std::string inner = "printf '\\036baton-pgid:%s\\n' \"$$\" >&2\n" + script;
+  // The pgid and, where /proc exists, the leader's start time (field 22 of
+  // /proc/PID/stat), read with builtins only: no fork per step.
+  std::string inner =
+      "baton_t=0; if read -r baton_l </proc/$$/stat 2>/dev/null; then set -- ${baton_l##*') '}; baton_t=${20}; fi; "
+      "printf '\\036baton-pgid:%s %s\\n' \"$$\" \"$baton_t\" >&2; unset baton_l baton_t; set --\n" +
+      script;
   return login_shell_is_sh ? inner : "exec /bin/sh -c " + shell_quote(inner);
 }
 
@@ -582,6 +590,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   // After the command exits, a background child may hold its output open
   // (sshd then sends no EOF): drain briefly, then stop, as LocalAgent does.
   Clock::time_point drain_until{};
+  bool told_process = false;
 
   for (;;) {
     bool progress = false;
@@ -605,6 +614,10 @@ CommandResult SshAgent::run(const Command& cmd) {
       connection_lost = true;
       break;
     }
+    if (!told_process && err_filter.done && err_filter.pgid > 1) {
+      told_process = true;
+      if (cmd.on_process) cmd.on_process(err_filter.pgid, err_filter.start_ticks);
+    }
     // Only once the buffers are drained: data precedes EOF and CLOSE.
     if (!progress && (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))) break;
     const auto now = Clock::now();
@@ -612,6 +625,10 @@ CommandResult SshAgent::run(const Command& cmd) {
     if (!progress && exit_signal.exited && now >= drain_until) break;
     if (now >= deadline) {
       r.timed_out = true;
+      break;
+    }
+    if (int stop = cmd.stop ? cmd.stop->load() : 0) {
+      r.stopped_by = stop;
       break;
     }
     if (progress) continue;
@@ -636,15 +653,16 @@ CommandResult SshAgent::run(const Command& cmd) {
     return done();
   }
 
-  if (r.timed_out) {
+  if (r.timed_out || r.stopped_by) {
     std::string kill_err = kill_remote_locked(err_filter.pgid);
     err_filter.flush();
     out.finish();
     err.finish();
     r.exit_code = -1;
+    const std::string why = r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
+                                         : "timed out after " + std::to_string(cmd.timeout.count()) + " ms";
     if (!kill_err.empty())
-      r.error = "timed out after " + std::to_string(cmd.timeout.count()) +
-                " ms and could not stop the command on " + where() + " (" + kill_err +
+      r.error = why + " and could not stop the command on " + where() + " (" + kill_err +
                 "); it may still be running there";
     release(true);
     if (session_dead(session_)) drop_session_locked();

@@ -15,6 +15,7 @@ std::string_view name(EventKind k) {
     case EventKind::phase_entered: return "phase_entered";
     case EventKind::step_skipped: return "step_skipped";
     case EventKind::step_started: return "step_started";
+    case EventKind::step_process: return "step_process";
     case EventKind::step_finished: return "step_finished";
     case EventKind::roles_changed: return "roles_changed";
     case EventKind::probed: return "probed";
@@ -53,6 +54,10 @@ JsonValue to_json_value(const RunEvent& e) {
     o["duration_ms"] = static_cast<long long>(e.duration.count());
   }
   if (e.signal) o["signal"] = e.signal;
+  if (e.pgid) {
+    o["pgid"] = e.pgid;
+    o["start_ticks"] = e.start_ticks;
+  }
   field(o, "reason", e.reason);
   field(o, "from", e.from);
   field(o, "on", e.event);
@@ -62,6 +67,7 @@ JsonValue to_json_value(const RunEvent& e) {
     for (const auto& [k, v] : e.captures) c[k] = v;
     o["captures"] = c;
   }
+  if (!e.masked_captures.empty()) o["masked_captures"] = e.masked_captures;
   field(o, "stdout_tail", e.out_tail);
   field(o, "stderr_tail", e.err_tail);
   field(o, "source", e.source);

@@ -20,6 +20,7 @@ enum class EventKind {
   phase_entered,   // phase
   step_skipped,    // step, reason
   step_started,    // step, host, attempt
+  step_process,    // step, host: the process group running it (pgid, start_ticks)
   step_finished,   // step, host, attempt, status, exit, duration, tails
   roles_changed,   // new source/target, stale side
   probed,          // what one host said it is: host, status (role), facts
@@ -51,6 +52,9 @@ struct RunEvent {
   std::string reason;  // why skipped or failed, or the message text
   std::string from, event, to;
   std::vector<std::pair<std::string, std::string>> captures;
+  // Captures whose value the journal holds masked (a secret, or a value
+  // that contains one): a resume must capture them again.
+  std::vector<std::string> masked_captures;
   std::string out_tail, err_tail;
   std::string source, target, stale;
   std::string rto;  // for run_finished
@@ -61,6 +65,8 @@ struct RunEvent {
   std::string rpo, rpo_verdict, rto_verdict;  // run_finished
   bool rollback = false;  // an undo command, not the step itself
   bool uncertain = false; // failed without a known outcome: may have acted
+  long pgid = 0;            // step_process
+  long long start_ticks = 0;
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
 };
 

@@ -80,7 +80,11 @@ void Executor::emit(RunEvent e) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!redactor_.empty()) {
       for (std::string* t : {&e.out_tail, &e.err_tail, &e.reason, &e.hint, &e.data_loss_text}) *t = redactor_.apply(*t);
-      for (auto& kv : e.captures) kv.second = is_secret_name(kv.first) ? "***" : redactor_.apply(kv.second);
+      for (auto& kv : e.captures) {
+        std::string shown = is_secret_name(kv.first) ? "***" : redactor_.apply(kv.second);
+        if (shown != kv.second) e.masked_captures.push_back(kv.first);
+        kv.second = shown;
+      }
       for (auto& kv : e.facts) kv.second = redactor_.apply(kv.second);
     }
   }
@@ -156,8 +160,17 @@ void Executor::emit_probes(const Observation& o, const std::string& when) {
 
 Observation Executor::observe(const std::string& when) {
   Observation o = probe_hosts(rb_, agents_, [this](const Host& h) { return vars_on(h); });
+  mask(o);
   emit_probes(o, when);
   return o;
+}
+
+void Executor::mask(Observation& o) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (HostProbe& p : o.hosts) {
+    p.detail = redactor_.apply(p.detail);
+    for (auto& kv : p.facts) kv.second = redactor_.apply(kv.second);
+  }
 }
 
 Observation Executor::observe_with(const Roles& roles, const std::string& when) {
@@ -252,10 +265,13 @@ RunResult Executor::refuse(Machine& m, int code, std::string msg) {
 std::optional<RunResult> Executor::begin_fresh(Machine& m) {
   // Believe the databases, not our own files: probe before anything.
   Observation o = probe_hosts(rb_, agents_, [this](const Host& h) { return vars_on(h); });
+  mask(o);
   RoleCheck rc = check_roles(state_.roles, opts_.stored_roles, o, rb_.path);
   state_.roles = state_.roles_at_start = rc.roles;
   emit_started();
   emit_probes(o, "at the start");
+  if (int sig = stopping())
+    return refuse(m, 128 + sig, "stopped by signal " + std::to_string(sig) + " before anything ran. Nothing was changed.");
   const std::string rb = rb_.path;
   using K = RoleCheck::Kind;
   if (rc.kind == K::from_probe) {
@@ -298,6 +314,10 @@ std::optional<RunResult> Executor::begin_fresh(Machine& m) {
 
 std::optional<RunResult> Executor::begin_resume(Machine& m) {
   const bool aborting = opts_.recovery == MachineEvent::abort;
+  // Never two copies of one step: one left running by a Baton that died
+  // must end first.
+  if (!aborting)
+    if (std::string busy = still_running(); !busy.empty()) return finish(m, 1, busy);
   if (!opts_.yes && !opts_.ask && !opts_.recovery) {
     auto qs = confirmations_needed();
     if (!qs.empty()) {
@@ -363,6 +383,38 @@ std::optional<RunResult> Executor::recapture_secrets(Machine& m) {
   return std::nullopt;
 }
 
+std::string Executor::still_running() {
+  // The step is its group's leader, the shell Baton started: while it lives
+  // (same start time, so not a reused pid) the step runs. Members left after
+  // it ended are daemons the step started (an application), not the step.
+  static const char* kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS
+if read -r l </proc/$P/stat 2>/dev/null; then
+  set -- ${l##*') '}
+  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo running; exit 0; fi
+fi
+echo gone)";
+  for (const RunState::Process& p : state_.in_flight_processes) {
+    const Host* h = nullptr;
+    for (const Site& site : rb_.sites)
+      for (const Host& x : site.hosts)
+        if (x.label() == p.host) h = &x;
+    if (!h || p.pgid <= 1) continue;
+    Command c;
+    c.script = kCheck;
+    c.vars = {{"BATON_CHECK_PGID", std::to_string(p.pgid)}, {"BATON_CHECK_TICKS", std::to_string(p.start_ticks)}};
+    c.timeout = std::chrono::seconds(10);
+    CommandResult r = agents_.run(*h, c);
+    const std::string said = r.out.substr(0, r.out.find('\n'));
+    if (said == "gone") continue;
+    const std::string why = said == "running" ? "is still running" : "may still be running (cannot tell: " +
+                                                                        (r.error.empty() ? r.err : r.error) + ")";
+    return "step " + p.step + " of the stopped run " + why + " on " + p.host + " (process group " +
+           std::to_string(p.pgid) + "): wait for it to end, or stop it (kill -TERM -" + std::to_string(p.pgid) +
+           " on " + p.host + "), then resume";
+  }
+  return {};
+}
+
 // What must hold after a phase before the run goes on; empty when it does.
 std::string Executor::after_phase(Phase p) {
   if (p == Phase::promote && op_ == Operation::drill) {
@@ -401,6 +453,11 @@ void Executor::drive(Machine& m) {
   bool tried_recovery = false;
   for (;;) {
     if (std::optional<Phase> p = m.phase()) {
+      if (int sig = stopping(); sig && *p != Phase::cleanup) {
+        fail("stopped by signal " + std::to_string(sig) + " before " + std::string(name(*p)));
+        m.fire(MachineEvent::step_failed);
+        continue;
+      }
       RunEvent e{EventKind::phase_entered};
       e.phase = std::string(name(*p));
       emit(e);
@@ -434,7 +491,7 @@ void Executor::drive(Machine& m) {
         continue;
       }
       m.fire(MachineEvent::rollback_done);
-    } else if (m.failed() && pending_recovery_ && !tried_recovery) {
+    } else if (m.failed() && pending_recovery_ && !tried_recovery && !stopping()) {
       tried_recovery = true;
       m.fire(*pending_recovery_);
     } else {

@@ -72,6 +72,14 @@ struct RunState {
   bool undo_started = false;
   // The latest data loss a `measures = "data_loss"` step reported.
   std::optional<Measured> data_loss;
+  // Process groups of steps that may have been in flight: a resume must
+  // not start a step while a copy of it may still run.
+  struct Process {
+    std::string step, host;
+    long pgid = 0;
+    long long start_ticks = 0;
+  };
+  std::vector<Process> in_flight_processes;
 };
 
 struct ExecutorOptions {
@@ -90,6 +98,9 @@ struct ExecutorOptions {
   bool accept_data_loss = false;
   // --accept-split-brain: a failover may start while two hosts are primary.
   bool accept_split_brain = false;
+  // Set when Baton is asked to stop (SIGINT, SIGTERM): the signal number.
+  // Running commands are killed, no new step starts, a drill cleans up.
+  const std::atomic<int>* stop = nullptr;
   // A step running longer than this is reported as still running, again
   // after each further interval, timed from the step's own start.
   std::chrono::milliseconds progress_every{std::chrono::seconds(15)};
@@ -115,6 +126,9 @@ class Executor {
   // Outside any run (status, check, adopt): probes with these roles in the
   // commands' variables.
   Observation observe_with(const Roles& roles, const std::string& when);
+  // --abort, and closing a damaged run: store the roles the probe saw when
+  // they are unambiguous (a side that stopped being the source is stale).
+  void record_observed_roles(const Observation& o);
 
  private:
   struct StepOutcome {
@@ -143,12 +157,17 @@ class Executor {
   RunResult refuse(Machine& m, int code, std::string msg);
   void emit_started();
   void fail(std::string why, std::string hint = {}, bool refused = false);
+  int stopping() const { return opts_.stop ? opts_.stop->load() : 0; }
+  // A copy of an in-flight step still running on its host, or "".
+  std::string still_running();
 
   // -- steps (steps.cc)
   bool run_phase(Phase p);
   // Hosts and variables from `roles` when given (re-running an old step).
   StepOutcome run_step(const Step& s, const Roles* roles = nullptr);
   bool attempt_on_host(const Step& s, const Host& h, const Vars& vars, std::string* why, std::string* captured);
+  // `r` with its output masked in full (before any tail is cut from it).
+  CommandResult masked(const CommandResult& r);
   // Reports `baton-notice:` lines; returns the output without them.
   std::string take_notices(const Step& s, const Host& h, const std::string& out);
   std::vector<std::string> confirmations_needed() const;
@@ -160,7 +179,6 @@ class Executor {
   bool undo_step(const Step& s, const DoneStep& d, std::string* why);
   std::string confirm_rolled_back();
   void restore_roles_after_rollback();
-  void record_observed_roles(const Observation& o);
 
   // -- verdicts (verdicts.cc)
   // Before the promote: may the run lose what was measured? Empty: yes.
@@ -178,6 +196,7 @@ class Executor {
   Roles roles_in(Phase p) const;
   void emit(RunEvent e);
   void emit_probes(const Observation& o, const std::string& when);
+  void mask(Observation& o);
   void tick_until(const bool* stop, std::condition_variable* cv);
 
   const Runbook& rb_;
@@ -196,6 +215,7 @@ class Executor {
   RunState state_;
   Redactor redactor_;
   Failure failure_;
+  std::vector<std::string> killed_;  // "step on host" stopped by a signal
   // Fired when the machine lands in failed: rollback (on_failure), or the
   // operator's choice on resume.
   std::optional<MachineEvent> pending_recovery_;
@@ -206,7 +226,9 @@ class Executor {
 // (BATON_HOST, BATON_HOST_SITE, BATON_HOST_ADDRESS) and its own [vars].
 Vars with_host(Vars v, const Host& h);
 
-// Did the step's result meet its expectations? Empty when it did.
+// Did the step's result meet its expectations? Empty when it did. The
+// verdict comes from `r`; the words quote `shown` (the masked output).
+std::string check_expectations(const Step& s, const CommandResult& r, const CommandResult& shown);
 std::string check_expectations(const Step& s, const CommandResult& r);
 
 }  // namespace baton

@@ -104,12 +104,14 @@ JournalRead read_journal(const std::string& path) {
       continue;
     }
     r.error = path + ":" + std::to_string(i + 1) + ": damaged journal record";
+    r.damaged_at = static_cast<int>(i + 1);
     return r;
   }
   return r;
 }
 
 bool RunSummary::resumable() const {
+  if (!damaged.empty()) return true;
   if (operation == "drill") return false;  // A drill changes no production.
   if (!finished) return true;
   return state == "failed" && failed_phase != "preflight";
@@ -169,6 +171,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
   std::map<std::string, std::vector<std::string>> host_order;
   std::vector<std::string> finish_order;
   std::set<std::string> masked;  // steps whose capture was a secret
+  std::map<std::pair<std::string, std::string>, RunState::Process> processes;  // (step, host) -> latest
   std::map<std::string, std::map<std::string, std::string>> undo_status;  // step -> host -> last status
   for (const Json& j : records) {
     const std::string ev = j.str("event");
@@ -178,6 +181,11 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
                              MachineEvent::resume, MachineEvent::rollback, MachineEvent::rollback_done,
                              MachineEvent::abort})
         if (name(e) == on) st.machine_events.push_back(e);
+      continue;
+    }
+    if (ev == "step_process" && !j.flag("rollback")) {
+      processes[{j.str("step"), j.str("host")}] = {j.str("step"), j.str("host"), static_cast<long>(j.num("pgid")),
+                                                   j.num("start_ticks")};
       continue;
     }
     if (ev != "step_started" && ev != "step_finished") continue;
@@ -190,6 +198,7 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     if (host.empty()) continue;  // Refused before it ran anywhere.
     PerHost& ph = steps[step][host];
     if (ev == "step_started") {
+      processes.erase({step, host});  // Its process is the one this attempt reports.
       // A new round of this step (first attempt): forget the old round.
       if (j.num("attempt") == 1 && !ph.started) host_order[step].push_back(host);
       ph.started = true;
@@ -206,11 +215,15 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
       if (ph.last == "ok") {
         finish_order.erase(std::remove(finish_order.begin(), finish_order.end(), step), finish_order.end());
         finish_order.push_back(step);
+        std::set<std::string> hidden;  // Journals of 0.1 have no list: a secret name said it.
+        if (const JsonValue* m = j.get("masked_captures"); m && m->is_array())
+          for (const auto& n : *m)
+            if (n.is_string()) hidden.insert(n.get<std::string>());
         if (const JsonValue* caps = j.get("captures"); caps && caps->is_object())
           for (const auto& [k, v] : caps->items()) {
             const std::string value = v.is_string() ? v.get<std::string>() : std::string();
-            // A secret was masked, never journaled: its step must run again.
-            if (is_secret_name(k) && value == "***") {
+            // Masked, so never journaled as it was: its step must run again.
+            if (hidden.count(k) || (is_secret_name(k) && value == "***")) {
               masked.insert(step);
               continue;
             }
@@ -232,7 +245,10 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
   };
   for (const auto& [step, hosts] : steps)
     for (const auto& [host, ph] : hosts) {
-      if (ph.last == "started") st.in_flight.insert(step);
+      if (ph.last == "started") {
+        st.in_flight.insert(step);
+        if (auto p = processes.find({step, host}); p != processes.end()) st.in_flight_processes.push_back(p->second);
+      }
       if (ph.uncertain && !done(step)) st.uncertain.insert(step);
       // It ran and failed: it may have acted (a rollback undoes it too).
       if ((ph.last == "failed" || ph.last == "timed_out") && !done(step)) st.failed.insert(step);

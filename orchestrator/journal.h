@@ -37,6 +37,7 @@ struct JournalRead {
   std::vector<Json> records;
   std::string warning;  // e.g. a torn last line
   std::string error;    // unreadable, or damaged before the end
+  int damaged_at = 0;   // the line of the damaged record, if that is the error
 };
 JournalRead read_journal(const std::string& path);
 
@@ -63,7 +64,11 @@ struct RunSummary {
   std::vector<std::string> notices;
   Roles roles_at_start;
   Roles roles_now;           // after the last roles_changed
+  // The journal is damaged before its end ("FILE:LINE: damaged journal
+  // record"): nothing it says after that line is known.
+  std::string damaged;
   // Waiting to be resumed: crashed, or failed after preflight (not a drill).
+  // A damaged journal waits too: only `resume --abort` can close it.
   bool resumable() const;
 };
 RunSummary summarize(const std::string& id, const std::vector<Json>& records);

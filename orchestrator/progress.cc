@@ -95,7 +95,7 @@ void TerminalProgress::emit(const RunEvent& e) {
   const char* dim = color_ ? "\033[2m" : "";
   const char* bold = color_ ? "\033[1m" : "";
   const char* off = color_ ? "\033[0m" : "";
-  if (e.kind == EventKind::transition) return;
+  if (e.kind == EventKind::transition || e.kind == EventKind::step_process) return;
   clear_live();
   switch (e.kind) {
     case EventKind::run_started:
@@ -145,6 +145,7 @@ void TerminalProgress::emit(const RunEvent& e) {
       finished_line(e);
       break;
     case EventKind::transition:
+    case EventKind::step_process:
       break;
   }
   std::fflush(out_);

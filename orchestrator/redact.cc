@@ -4,21 +4,61 @@
 #include <cctype>
 
 namespace baton {
+namespace {
 
-void Redactor::learn(const Vars& vars) {
-  for (const auto& [k, v] : vars) {
-    // Short values would mask ordinary words; they are no real secret anyway.
-    if (!is_secret_name(k) || v.size() < 4) continue;
-    if (std::find(secrets_.begin(), secrets_.end(), v) == secrets_.end()) secrets_.push_back(v);
+constexpr size_t kAnywhere = 4;  // Shorter values are masked as whole words only.
+
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+void add(std::vector<std::string>& list, const std::string& v) {
+  if (std::find(list.begin(), list.end(), v) == list.end()) list.push_back(v);
+}
+
+}  // namespace
+
+void Redactor::learn_value(const std::string& value) {
+  std::string v = value;
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+  if (v.empty()) return;
+  add(v.size() >= kAnywhere ? long_ : short_, v);
+  // Each line of a multi-line secret (a key, a certificate) on its own.
+  if (v.find('\n') != std::string::npos) {
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t nl = v.find('\n', start);
+      std::string line = v.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (line.size() >= kAnywhere) add(long_, line);
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
   }
   // Longest first, so a secret containing another is masked whole.
-  std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::sort(long_.begin(), long_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+void Redactor::learn(const Vars& vars) {
+  for (const auto& [k, v] : vars)
+    if (is_secret_name(k)) learn_value(v);
 }
 
 std::string Redactor::apply(std::string text) const {
-  for (const std::string& s : secrets_) {
+  for (const std::string& s : long_) {
     size_t pos = 0;
     while ((pos = text.find(s, pos)) != std::string::npos) {
+      text.replace(pos, s.size(), "***");
+      pos += 3;
+    }
+  }
+  for (const std::string& s : short_) {
+    size_t pos = 0;
+    while ((pos = text.find(s, pos)) != std::string::npos) {
+      const bool alone = (pos == 0 || !word_char(text[pos - 1])) &&
+                         (pos + s.size() == text.size() || !word_char(text[pos + s.size()]));
+      if (!alone) {
+        ++pos;
+        continue;
+      }
       text.replace(pos, s.size(), "***");
       pos += 3;
     }

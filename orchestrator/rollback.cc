@@ -85,18 +85,21 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
       state_.undo_started = true;
     }
     Command c{undo.run, with_host(vars, *h), undo.timeout};
-    CommandResult r = agents_.run(*h, c);
-    std::string fail = !r.error.empty() ? r.error
+    c.stop = opts_.stop;
+    const CommandResult r = agents_.run(*h, c);
+    const CommandResult shown = masked(r);
+    std::string fail = !r.error.empty() ? shown.error
+                       : r.stopped_by    ? "stopped by signal " + std::to_string(r.stopped_by) + " (killed)"
                        : r.timed_out     ? "timed out after " + format_duration(undo.timeout)
-                                         : check_expectations(undo, r);
+                                         : check_expectations(undo, r, shown);
     RunEvent fin = st;
     fin.kind = EventKind::step_finished;
     fin.status = fail.empty() ? "ok" : "failed";
     fin.exit_code = r.exit_code;
     fin.duration = r.duration;
     fin.reason = fail;
-    fin.out_tail = tail_lines(r.out, 5);
-    fin.err_tail = tail_lines(r.err, 5);
+    fin.out_tail = tail_lines(shown.out, 5);
+    fin.err_tail = tail_lines(shown.err, 5);
     emit(fin);
     if (!fail.empty()) {
       *why = "undo of step " + s.id + " failed on " + label + ": " + fail;

@@ -32,27 +32,38 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
-std::string check_expectations(const Step& s, const CommandResult& r) {
+std::string check_expectations(const Step& s, const CommandResult& r) { return check_expectations(s, r, r); }
+
+std::string check_expectations(const Step& s, const CommandResult& r, const CommandResult& shown) {
   if (r.exit_code != s.expect_exit) {
     std::string why = "exit code " + std::to_string(r.exit_code);
     if (s.expect_exit != 0) why += ", expected " + std::to_string(s.expect_exit);
-    std::string err = tail_lines(r.err, 3);
+    std::string err = tail_lines(shown.err, 3);
     if (!err.empty()) why += ": " + err;
     return why;
   }
   if (s.expect_stdout && trim(r.out) != *s.expect_stdout)
-    return "stdout was \"" + tail_lines(trim(r.out), 3) + "\", expected \"" + *s.expect_stdout + "\"";
+    return "stdout was \"" + tail_lines(trim(shown.out), 3) + "\", expected \"" + *s.expect_stdout + "\"";
   if (s.expect_match) {
     try {
       // Like grep: ^ and $ match at line ends, so "^t$" matches "t\n".
       const auto flags = std::regex::ECMAScript | std::regex::multiline;
       if (!std::regex_search(r.out, std::regex(*s.expect_match, flags)))
-        return "stdout \"" + tail_lines(trim(r.out), 3) + "\" does not match /" + *s.expect_match + "/";
+        return "stdout \"" + tail_lines(trim(shown.out), 3) + "\" does not match /" + *s.expect_match + "/";
     } catch (const std::regex_error& e) {
       return std::string("bad expect_match: ") + e.what();
     }
   }
   return {};
+}
+
+CommandResult Executor::masked(const CommandResult& r) {
+  CommandResult m = r;
+  std::lock_guard<std::mutex> lock(mu_);
+  m.out = redactor_.apply(r.out);
+  m.err = redactor_.apply(r.err);
+  m.error = redactor_.apply(r.error);
+  return m;
 }
 
 std::string Executor::take_notices(const Step& s, const Host& h, const std::string& out) {
@@ -89,6 +100,10 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
                                std::string* captured) {
   const int max = s.retries + 1;
   for (int a = 1; a <= max; ++a) {
+    if (int sig = stopping(); sig && s.phase != Phase::cleanup) {
+      *why = "not started: Baton was stopped by signal " + std::to_string(sig);
+      return false;
+    }
     RunEvent st{EventKind::step_started};
     st.phase = std::string(name(s.phase));
     st.step = s.id;
@@ -101,6 +116,15 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     c.script = s.run;
     c.vars = with_host(vars, h);
     c.timeout = s.timeout;
+    // A drill's cleanup runs to its end even when Baton is asked to stop.
+    if (s.phase != Phase::cleanup) c.stop = opts_.stop;
+    c.on_process = [&](long pgid, long long ticks) {
+      RunEvent p = st;
+      p.kind = EventKind::step_process;
+      p.pgid = pgid;
+      p.start_ticks = ticks;
+      emit(p);
+    };
     // Never act unrecorded: a crash would leave no trace of it.
     std::string unrecorded = events_.failure();
     const std::string key = s.id + " on " + h.label();
@@ -114,12 +138,19 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       running_.erase(key);
     }
     if (!unrecorded.empty()) r.error = unrecorded;
+    // A secret this step captures is a secret from the moment it is printed.
+    if (!s.capture.empty() && is_secret_name(s.capture)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      redactor_.learn_value(trim(r.out));
+    }
     r.out = take_notices(s, h, r.out);
+    const CommandResult shown = masked(r);  // Whole texts, before anything is cut.
     std::string fail;
-    if (!r.error.empty()) fail = r.error;
+    if (!r.error.empty()) fail = shown.error;
+    else if (r.stopped_by) fail = "stopped by signal " + std::to_string(r.stopped_by) + " (killed)";
     else if (r.timed_out) fail = "timed out after " + format_duration(s.timeout) + " (killed)";
     else if (r.signal) fail = "killed by signal " + std::to_string(r.signal);
-    else fail = check_expectations(s, r);
+    else fail = check_expectations(s, r, shown);
 
     std::optional<Measured> loss;
     if (fail.empty() && s.measures_data_loss) {
@@ -134,8 +165,8 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     fin.exit_code = r.exit_code;
     fin.signal = r.signal;
     fin.duration = r.duration;
-    fin.out_tail = tail_lines(r.out, 5);
-    fin.err_tail = tail_lines(r.err, 5);
+    fin.out_tail = tail_lines(shown.out, 5);
+    fin.err_tail = tail_lines(shown.err, 5);
     fin.reason = fail;
     if (fail.empty()) {
       fin.status = "ok";
@@ -154,10 +185,15 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       emit(fin);
       return true;
     }
-    fin.status = a < max ? "retry" : (r.timed_out ? "timed_out" : "failed");
-    // Connection lost or killed at its timeout: it may have done its work.
-    fin.uncertain = a == max && (!r.error.empty() || r.timed_out);
-    if (a == max) {
+    const bool last = a == max || r.stopped_by;
+    fin.status = !last ? "retry" : r.stopped_by ? "interrupted" : r.timed_out ? "timed_out" : "failed";
+    // Connection lost or killed: it may have done its work.
+    fin.uncertain = last && (!r.error.empty() || r.timed_out || r.stopped_by);
+    if (r.stopped_by) {
+      std::lock_guard<std::mutex> lock(mu_);
+      killed_.push_back(key);
+    }
+    if (last) {
       fin.hint = s.hint;
       std::lock_guard<std::mutex> lock(mu_);
       if (fin.uncertain) state_.uncertain.insert(s.id);
@@ -165,7 +201,8 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     }
     emit(fin);
     *why = fail;
-    if (a < max) std::this_thread::sleep_for(s.retry_delay);
+    if (last) return false;
+    std::this_thread::sleep_for(s.retry_delay);
   }
   return false;
 }
@@ -281,7 +318,8 @@ std::string Executor::run_one(const Step& s, const Roles& roles) {
   state_.roles = state_.roles_at_start = roles;
   StepOutcome o = run_step(s);
   if (o.ok) return {};
-  return o.hint.empty() ? o.why : o.why + "\nhint: " + o.hint;
+  std::lock_guard<std::mutex> lock(mu_);
+  return redactor_.apply(o.hint.empty() ? o.why : o.why + "\nhint: " + o.hint);
 }
 
 }  // namespace baton

@@ -50,6 +50,19 @@ RunResult Executor::conclude(Machine& m) {
   std::string msg;
   if (st == "completed") {
     code = 0;
+  } else if (int sig = stopping(); sig && st == "failed") {
+    std::optional<Phase> fp = m.failed_phase();
+    code = 128 + sig;
+    msg = op + " stopped by signal " + std::to_string(sig) + (fp ? " in " + std::string(name(*fp)) : "");
+    std::string killed;
+    for (const std::string& k : killed_) killed += (killed.empty() ? "" : ", ") + k;
+    msg += killed.empty() ? ": no step was running." : ": killed " + killed + ".";
+    if (op_ == Operation::drill)
+      msg += "\nThe drill's cleanup ran and production was not changed: run the drill again.";
+    else if (fp == Phase::preflight)
+      msg += "\nNothing was changed: run `baton " + op + " " + rb + "` again.";
+    else
+      msg += "\n`baton resume " + rb + "` goes on from there (or `--rollback`, `--abort`).";
   } else if (st == "failed") {
     std::optional<Phase> fp = m.failed_phase();
     code = failure_.refused ? 4 : (fp == Phase::preflight ? 3 : 1);

@@ -174,7 +174,45 @@ TEST(Cli, SecretsNeverReachOutputJournalOrReport) {
   CommandResult again = run_book(d, "resume", steps);
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_NE(again.out.find("ok    mint"), std::string::npos) << again.out;
+}
 
+TEST(Cli, ACaptureThatHoldsASecretReachesLaterStepsWhole) {
+  TempDir d;
+  std::string steps = "[vars]\ndb_password = \"hunter2-very-secret\"\nd = \"" + d.path + R"RB("
+[[step]]
+id = "conn"
+phase = "promote"
+on = "target"
+run = 'echo "host=db password=$db_password"'
+capture = "conninfo"
+[[step]]
+id = "use"
+phase = "verify"
+on = "source"
+run = 'printf "%s" "$conninfo" > "$d/used"; test -f "$d/gate"'
+)RB";
+  ASSERT_EQ(run_book(d, "switchover", steps).exit_code, 1);
+  EXPECT_EQ(sh("cat " + d.path + "/state/t/runs/*.jsonl").out.find("hunter2"), std::string::npos);
+  write(d.path + "/gate", "");
+  CommandResult r = run_book(d, "resume", steps);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(read(d.path + "/used"), "host=db password=hunter2-very-secret");  // Never "***".
+}
+
+TEST(Cli, CheckMasksAFailingStepsOutput) {
+  TempDir d;
+  std::string steps = R"RB([vars]
+db_password = "hunter2-very-secret"
+[[step]]
+id = "pre"
+phase = "preflight"
+on = "source"
+run = 'echo "connecting with $db_password" >&2; exit 1'
+)RB";
+  CommandResult r = run_book(d, "check", steps);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ((r.out + r.err).find("hunter2"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("connecting with ***"), std::string::npos) << r.out;
 }
 
 TEST(Cli, JsonPrintsOneEventPerLine) {

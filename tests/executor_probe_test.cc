@@ -96,8 +96,9 @@ TEST(ExecutorProbe, SplitBrainRefusesEveryOperationButAFlaggedFailover) {
     EXPECT_EQ(r.exit_code, 3) << name(op) << ": " << r.message;
     EXPECT_NE(r.message.find("split brain: main.db and dr.db are both primary"), std::string::npos) << r.message;
     EXPECT_TRUE(h.steps_run().empty()) << name(op);
-    if (op == Operation::failover)
+    if (op == Operation::failover) {
       EXPECT_NE(r.message.find("--accept-split-brain"), std::string::npos) << r.message;
+    }
   }
   ProbeHarness h;
   h.pair.set("dr", "primary");

@@ -92,3 +92,53 @@ hint = "look here"
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(StepSecrets, MaskedBeforeTheTailIsCut) {
+  const std::string secret = "Sup3rSecretValue-abcdefghijklmnop";
+  LOAD_RUNBOOK(rb, kHeader + "[vars]\ndb_password = \"" + secret + R"("
+[[step]]
+id = "leaky"
+phase = "preflight"
+on = "source"
+run = "leaky"
+)");
+  Harness h;
+  // The secret straddles the 2000-byte edge of the tail, on one long line.
+  const std::string out = std::string(100, 'x') + secret + std::string(1990, 'y');
+  h.world.respond_by_script([&](const std::string&, int) { return exited(1, out, out); });
+  RunResult r = h.run(rb, Operation::switchover);
+  ASSERT_EQ(r.exit_code, 3);
+  for (const RunEvent& e : h.sink.events())
+    for (const std::string* t : {&e.out_tail, &e.err_tail, &e.reason})
+      for (size_t i = 0; i + 6 <= secret.size(); ++i)
+        ASSERT_EQ(t->find(secret.substr(i, 6)), std::string::npos) << "part of the secret leaked: " << *t;
+  EXPECT_EQ(r.message.find("Secret"), std::string::npos);
+}
+
+TEST(StepSecrets, ACaptureHoldingASecretIsMaskedAndMarkedForRecapture) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[vars]
+db_password = "hunter2-hunter2"
+[[step]]
+id = "conn"
+phase = "preflight"
+on = "source"
+run = "conn"
+capture = "conninfo"
+)");
+  Harness h;
+  h.world.respond_by_script([](const std::string&, int) { return exited(0, "host=db password=hunter2-hunter2\n"); });
+  ASSERT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  RunEvent fin = h.sink.finished_of("conn").at(0);
+  EXPECT_EQ(fin.captures.at(0).second, "host=db password=***");
+  EXPECT_EQ(fin.masked_captures, (std::vector<std::string>{"conninfo"}));
+  RunState st = resume_state(h.sink, kInitial);
+  EXPECT_EQ(st.recapture, std::set<std::string>{"conn"});  // Never fed "***" later.
+  for (const auto& kv : st.captures) EXPECT_NE(kv.first, "conninfo");
+}
+
+}  // namespace
+}  // namespace baton

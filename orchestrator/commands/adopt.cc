@@ -53,7 +53,7 @@ int cmd_adopt(const Options& o) {
     return held ? 5 : 1;
   }
   RunSummary last;
-  if (last_run(dir, &last) && last.resumable()) {
+  if (last_run(dir, &last) && last.resumable()) {  // A damaged journal too: abort it first.
     fail("run " + last.id + " (" + last.operation + ") waits to be resumed; end it first with `baton resume " +
          o.runbook + " --abort`, then adopt. Nothing was changed.");
     return 3;

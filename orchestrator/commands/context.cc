@@ -1,5 +1,6 @@
 #include "orchestrator/commands/context.h"
 
+#include <poll.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include "agents/local_agent.h"
 #include "agents/ssh_agent.h"
+#include "orchestrator/interrupt.h"
 #include "runbooks/loader.h"
 
 namespace baton {
@@ -40,6 +42,7 @@ bool last_run(const StateDir& dir, RunSummary* out, std::vector<Json>* records) 
   if (ids.empty()) return false;
   JournalRead jr = read_journal(journal_path(dir.path(), ids.back()));
   *out = summarize(ids.back(), jr.records);
+  out->damaged = jr.error;
   if (records) *records = std::move(jr.records);
   return true;
 }
@@ -100,6 +103,12 @@ AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
 bool ask_on_terminal(const std::string& question) {
   std::fprintf(stderr, "%s [y/N] ", question.c_str());
   std::fflush(stderr);
+  // Wait for the answer, but not past a request to stop.
+  for (;;) {
+    if (interrupt_signal()) return false;
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) break;
+  }
   std::string line;
   if (!std::getline(std::cin, line)) return false;
   return line == "y" || line == "Y" || line == "yes";

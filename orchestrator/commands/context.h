@@ -48,7 +48,8 @@ bool load_runbook(const std::string& path, Runbook* out);
 // Opens (creating) the runbook's state directory; prints the error.
 bool open_state(const Options& o, const Runbook& rb, StateDir* dir);
 
-// The newest run and its journal; false when there is none.
+// The newest run and its journal; false when there is none. A damaged
+// journal sets out->damaged.
 bool last_run(const StateDir& dir, RunSummary* out, std::vector<Json>* records = nullptr);
 
 // A new run id: UTC start time first, so ids sort by start.

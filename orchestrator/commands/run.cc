@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "orchestrator/commands/commands.h"
+#include "orchestrator/interrupt.h"
 #include "orchestrator/progress.h"
 
 namespace baton {
@@ -34,6 +37,7 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   opts.stored_roles = dir.has_roles();
   opts.accept_data_loss = o.accept_data_loss;
   opts.accept_split_brain = o.accept_split_brain;
+  opts.stop = &interrupt_signal();
   if (::isatty(STDIN_FILENO)) opts.ask = ask_on_terminal;
   opts.save_roles = [&dir](const Roles& r) { return dir.save_roles(r); };
 
@@ -66,7 +70,14 @@ int run_operation(const Options& o, Operation op) {
   // An unfinished run comes first: two half-done operations is how split brain starts.
   // Drills too: a drill's run would hide the waiting one from resume.
   RunSummary last;
-  if (last_run(dir, &last) && last.resumable()) {
+  const bool has_last = last_run(dir, &last);
+  if (has_last && !last.damaged.empty()) {
+    fail("the journal of run " + last.id + " is damaged (" + last.damaged + "), so Baton cannot tell what it did; "
+         "check the hosts, then `baton resume " + o.runbook + " --abort` closes that run (the damaged file is kept). "
+         "Nothing was changed.");
+    return 3;
+  }
+  if (has_last && last.resumable()) {
     fail("run " + last.id + " (" + last.operation + ") " +
          (last.finished ? "failed in " + last.failed_phase : "was interrupted in " + last.state) +
          " and waits: `baton resume " + o.runbook + "` finishes it, `baton resume " + o.runbook +
@@ -76,6 +87,66 @@ int run_operation(const Options& o, Operation op) {
   RunState st;
   st.roles = dir.load_roles(initial_roles(rb));
   return execute(o, rb, op, dir, id, std::move(st), std::nullopt);
+}
+
+// Ends a run whose journal is damaged: keeps the file as RUN.jsonl.damaged,
+// records the roles the probe sees, and writes a short journal that says
+// the run was aborted and why.
+int close_damaged_run(const Options& o, const Runbook& rb, StateDir& dir, const std::string& id,
+                      const JournalRead& jr) {
+  const std::string path = journal_path(dir.path(), id);
+  const std::string kept = path + ".damaged";
+  const std::string q = "The journal of run " + id + " is damaged (" + jr.error + "). Close the run, keeping the file as " +
+                        kept + "?";
+  if (!o.yes) {
+    if (!::isatty(STDIN_FILENO)) {
+      fail("confirmation needed and no terminal to ask on; rerun with --yes to answer: " + q);
+      return 4;
+    }
+    if (!ask_on_terminal(q)) {
+      fail("refused by the operator");
+      return 4;
+    }
+  }
+  if (::rename(path.c_str(), kept.c_str()) != 0) {
+    fail("cannot move " + path + " aside: " + std::strerror(errno));
+    return 1;
+  }
+  const RunSummary sum = summarize(id, jr.records);
+  EventBus bus;
+  Journal journal;
+  journal.open(path);
+  bus.add(&journal);
+  TerminalProgress progress(stdout, false);
+  bus.add(&progress);
+  AgentPool agents(agent_factory(rb, o));
+  ExecutorOptions eo;
+  eo.run_id = id;
+  eo.save_roles = [&dir](const Roles& r) { return dir.save_roles(r); };
+  const Operation op = parse_operation(sum.operation).value_or(Operation::switchover);
+  Executor ex(rb, op, agents, bus, eo);
+  RunEvent start{EventKind::run_started};
+  start.run_id = id;
+  start.operation = std::string(name(op));
+  start.runbook = rb.path;
+  start.runbook_hash = sum.runbook_hash;
+  start.user = whoami();
+  start.machine = hostname();
+  const Roles stored = dir.load_roles(initial_roles(rb));
+  start.source = stored.source;
+  start.target = stored.target;
+  start.stale = stored.stale;
+  bus.emit(start);
+  ex.record_observed_roles(ex.observe_with(stored, "closing a damaged run"));
+  RunEvent end{EventKind::run_finished};
+  end.run_id = id;
+  end.operation = start.operation;
+  end.status = "aborted";
+  end.exit_code = 0;
+  end.reason = "run " + id + " closed: its journal was damaged (" + jr.error + "); kept as " + kept;
+  bus.emit(end);
+  std::printf("baton: %s\n", end.reason.c_str());
+  return journal.failure().empty() ? 0 : 1;
 }
 
 }  // namespace
@@ -106,6 +177,13 @@ int cmd_resume(const Options& o) {
     return 2;
   }
   JournalRead jr = read_journal(journal_path(dir.path(), id));
+  if (!jr.error.empty() && jr.damaged_at > 0) {
+    if (o.abort) return close_damaged_run(o, rb, dir, id, jr);
+    fail("the journal of run " + id + " is damaged (" + jr.error + "), so Baton cannot tell what it did and will not "
+         "go on from it; check the hosts, then `baton resume " + o.runbook + " --abort` closes the run (the damaged "
+         "file is kept)");
+    return 1;
+  }
   if (!jr.error.empty()) {
     fail(jr.error);
     return jr.records.empty() && !o.run.empty() ? 2 : 1;

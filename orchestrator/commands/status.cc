@@ -79,7 +79,9 @@ int cmd_status(const Options& o) {
     rc = check_roles(r, dir.has_roles(), obs, o.runbook);
   }
   using K = RoleCheck::Kind;
-  const int code = rc.kind == K::split_brain || rc.kind == K::no_primary || rc.kind == K::contradicts ? 3 : 0;
+  const bool damaged = has && !last.damaged.empty();
+  const int code =
+      rc.kind == K::split_brain || rc.kind == K::no_primary || rc.kind == K::contradicts || damaged ? 3 : 0;
 
   if (o.json) {
     JsonValue j = JsonValue::object();
@@ -107,6 +109,7 @@ int cmd_status(const Options& o) {
     j["running"] = run;
     JsonValue lr = has ? summary_json(last) : JsonValue();
     if (has && lock.held) lr["resumable"] = false;  // Running, not waiting.
+    if (damaged) lr["damaged"] = last.damaged;
     j["last_run"] = lr;
     std::printf("%s\n", dump_json(j).c_str());
     return code;
@@ -139,6 +142,13 @@ int cmd_status(const Options& o) {
     return code;
   }
   if (lock.held && !last.finished) return code;  // The running run is the last one.
+  if (damaged) {
+    std::printf("last run  %s  %s: its journal is damaged (%s)\n", last.id.c_str(), last.operation.c_str(),
+                last.damaged.c_str());
+    std::printf("waiting   check the hosts, then `baton resume %s --abort` closes it (the file is kept)\n",
+                o.runbook.c_str());
+    return code;
+  }
   std::printf("last run  %s  %s  %s  %s\n", last.id.c_str(), last.operation.c_str(), iso_time(last.started_ms).c_str(),
               outcome(last).c_str());
   if (last.finished && last.state == "failed" && !last.failure.empty())
