@@ -25,6 +25,7 @@ struct CommandResult {
   std::string err;
   std::chrono::milliseconds duration{0};
   bool timed_out = false;
+  std::size_t out_dropped = 0;  // stdout bytes past output_limit, not kept
   // Set when the command could not be run or its outcome is unknown
   // ("connection lost", "authentication failed ..."): never a success.
   std::string error;

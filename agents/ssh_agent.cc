@@ -155,6 +155,33 @@ std::string wrap_for_remote(const std::string& script, bool login_shell_is_sh) {
   return login_shell_is_sh ? inner : "exec /bin/sh -c " + shell_quote(inner);
 }
 
+// sshd runs the command as one argument of `sh -c`: one argv string, which
+// the kernel caps at 128 KiB.
+constexpr std::size_t kMaxCommandLine = 96 << 10;
+
+// What goes in the command line and what on stdin (read by `eval "$(cat)"`).
+struct RemoteCommand {
+  std::string command;
+  std::string stdin_text;
+};
+
+// Secret values travel on stdin, never in the command line that `ps`
+// shows; the others in the command line (reading stdin costs a process),
+// unless the command line would be too long: then everything, script too,
+// goes on stdin.
+RemoteCommand plan_remote(const Command& cmd, bool login_shell_is_sh) {
+  std::vector<ShellVar> plain, secret;
+  for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) ? secret : plain).push_back(std::move(v));
+  const std::string eval = "eval \"$(cat)\"\n";
+  RemoteCommand r;
+  r.stdin_text = var_assignments(secret);
+  r.command = wrap_for_remote(var_assignments(plain) + (secret.empty() ? "" : eval) + cmd.script, login_shell_is_sh);
+  if (r.command.size() <= kMaxCommandLine) return r;
+  r.stdin_text = var_assignments(plain) + r.stdin_text + cmd.script;
+  r.command = wrap_for_remote(eval, login_shell_is_sh);
+  return r;
+}
+
 // Runs a short command on an open session; its stdout, or "" on failure.
 std::string exec_capture(ssh_session s, const char* command) {
   ssh_channel ch = ssh_channel_new(s);
@@ -551,13 +578,8 @@ CommandResult SshAgent::run(const Command& cmd) {
     ssh_channel_free(ch);
   };
 
-  // Secret values travel on stdin, never in the command line that `ps`
-  // shows; the others in the command line (reading stdin costs a process).
-  Vars plain, secret;
-  for (const auto& kv : cmd.vars) (is_secret_name(kv.first) ? secret : plain).push_back(kv);
-  const std::string remote = wrap_for_remote(
-      var_assignments(plain) + (secret.empty() ? "" : "eval \"$(cat)\"\n") + cmd.script, login_shell_is_sh_);
-  if (ssh_channel_request_exec(ch, remote.c_str()) != SSH_OK) {
+  const RemoteCommand remote = plan_remote(cmd, login_shell_is_sh_);
+  if (ssh_channel_request_exec(ch, remote.command.c_str()) != SSH_OK) {
     bool dead = session_dead(session_);
     r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " +
               ssh_get_error(session_);
@@ -565,7 +587,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     if (dead) drop_session_locked();
     return done();
   }
-  const std::string values = var_assignments(secret);
+  const std::string& values = remote.stdin_text;
   for (size_t sent = 0; sent < values.size();) {
     int n = ssh_channel_write(ch, values.data() + sent, static_cast<uint32_t>(values.size() - sent));
     if (n <= 0) break;  // The read loop below reports a lost connection.
@@ -629,6 +651,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   if (connection_lost) {
     err_filter.flush();
     out.finish();
+    r.out_dropped = out.dropped;
     err.finish();
     lost();
     release(false);
@@ -640,6 +663,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     std::string kill_err = kill_remote_locked(err_filter.pgid);
     err_filter.flush();
     out.finish();
+    r.out_dropped = out.dropped;
     err.finish();
     r.exit_code = -1;
     if (!kill_err.empty())
@@ -653,6 +677,7 @@ CommandResult SshAgent::run(const Command& cmd) {
 
   err_filter.flush();
   out.finish();
+  r.out_dropped = out.dropped;
   err.finish();
   int status = ssh_channel_get_exit_status(ch);
   if (status >= 0) {

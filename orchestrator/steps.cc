@@ -112,6 +112,9 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     else if (r.timed_out) fail = "timed out after " + format_duration(s.timeout) + " (killed)";
     else if (r.signal) fail = "killed by signal " + std::to_string(r.signal);
     else fail = check_expectations(s, r);
+    if (fail.empty() && !s.capture.empty() && r.out_dropped)  // Never capture a cut value.
+      fail = "capture " + s.capture + ": stdout was " + std::to_string(c.output_limit + r.out_dropped) +
+             " bytes, over the " + std::to_string(c.output_limit >> 20) + " MiB Baton keeps of a stream";
 
     std::optional<Measured> loss;
     if (fail.empty() && s.measures_data_loss) {

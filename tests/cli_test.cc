@@ -351,3 +351,39 @@ TEST(CliState, FilesInsideAreNotWrittenThroughSymbolicLinks) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(CliLargeValues, OneMebibyteCaptureReachesLaterStepsAndSurvivesResume) {
+  // Over 128 KiB in the environment, every later local step failed with a
+  // bare "exit code 127", and so did every resume.
+  TempDir d;
+  const std::string steps =
+      "[[step]]\nid = \"mint\"\nphase = \"promote\"\non = \"target\"\n"
+      "run = \"head -c 1048576 /dev/zero | tr '\\\\0' x\"\ncapture = \"big\"\n"
+      "[[step]]\nid = \"unrelated\"\nphase = \"verify\"\non = \"source\"\nrun = \"ls / >/dev/null\"\n"
+      "[[step]]\nid = \"use\"\nphase = \"verify\"\non = \"source\"\n"
+      "run = 'test -f \"$gate\" && test ${#big} -eq 1048576 && printf %s \"$big\" | tr -d x | wc -c | grep -qx 0'\n";
+  const std::string all = "[vars]\ngate = \"" + d.path + "/gate\"\n" + steps;
+  CommandResult r = run_book(d, "switchover", all);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("ok    unrelated"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("step use failed"), std::string::npos) << r.err;
+  write(d.path + "/gate", "");
+  CommandResult again = run_book(d, "resume", all);  // The value comes back from the journal.
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(again.out.find("mint"), std::string::npos) << again.out;  // Not run again.
+}
+
+TEST(CliLargeValues, CaptureLargerThanBatonKeepsFailsTheStep) {
+  TempDir d;
+  CommandResult r = run_book(d, "switchover",
+                             "[[step]]\nid = \"mint\"\nphase = \"promote\"\non = \"target\"\n"
+                             "run = \"head -c 1048577 /dev/zero | tr '\\\\0' x\"\ncapture = \"big\"\n");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("capture big: stdout was 1048577 bytes, over the 1 MiB Baton keeps"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace baton

@@ -495,3 +495,39 @@ TEST_F(SshAgentTest, SessionHasTcpKeepalive) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, OneMebibyteValuesReachTheCommand) {
+  // In the command line, a value over 128 KiB broke sshd's `sh -c`; and
+  // exported, it broke every program the command started.
+  SshAgent agent(options_for(sshd));
+  Command c = command("printf %s \"$big\" | wc -c; printf %s \"$big_password\" | wc -c; echo \"$small\"");
+  c.vars = {{"big", std::string(1 << 20, 'v')}, {"big_password", std::string(1 << 20, 's')}, {"small", "it's"}};
+  CommandResult r = agent.run(c);
+  ASSERT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1048576\n1048576\nit's\n");
+  // A command that does not use them is not hurt by them.
+  Command other = command("ls / >/dev/null && echo fine");
+  other.vars = c.vars;
+  r = agent.run(other);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "fine\n");
+  // Nor is the session: it stays usable.
+  EXPECT_EQ(agent.run(command("echo again")).out, "again\n");
+}
+
+TEST_F(SshAgentTest, LargeScriptRuns) {
+  SshAgent agent(options_for(sshd));
+  Command c = command(": '" + std::string(300 << 10, 'x') + "'\necho \"ran $v\"\n");
+  c.vars = {{"v", "too"}};
+  CommandResult r = agent.run(c);
+  ASSERT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ran too\n");
+}
+
+}  // namespace
+}  // namespace baton
