@@ -140,3 +140,22 @@ TEST_F(SshCli, HostDownFailsPreflightNamingHostAndWhatToDo) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshCli, RevokedHostKeyFailsCheckAndIsNotAcceptedNew) {
+  const std::string line = main_.known_hosts_line();
+  const std::string revoked = "@revoked * " + line.substr(line.find(' ') + 1) + "\n";
+  write(known_hosts_, revoked + dr_.known_hosts_line() + "\n");
+  CommandResult r = baton_cmd("check", runbook(""), "--accept-new-host-keys");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("host key revoked"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("main.db (127.0.0.1:" + std::to_string(main_.port()) + ") is REVOKED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(main_.host_key_fingerprint()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(known_hosts_ + ":1"), std::string::npos) << r.out;
+  EXPECT_EQ(read(known_hosts_), revoked + dr_.known_hosts_line() + "\n");  // Nothing recorded.
+}
+
+}  // namespace
+}  // namespace baton
