@@ -316,7 +316,7 @@ std::optional<ProbeSpec> load_probe(Ctx& ctx, const Scope& parent, const std::st
       ctx.error(loc(*t->get("run")), "\"run\" of " + name + " must not be empty; use skip = true for a host "
                                      "that is not a database");
   }
-  if (auto d = get_duration_in(ctx, s, "timeout", Millis(1), kMaxTimeout, "more than 0")) p.timeout = *d;
+  if (auto d = get_duration_in(ctx, s, "timeout", Millis(1), kMaxTimeout, "more than 0s")) p.timeout = *d;
   return p;
 }
 
@@ -621,7 +621,7 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   bool phase_ok = t.contains("phase") && ctx.errors.size() == before_phase;
   load_operations(ctx, s, st, phase_ok);
   load_drill(ctx, s, st, phase_ok);
-  if (auto d = get_duration_in(ctx, s, "timeout", Millis(1), kMaxTimeout, "more than 0"))
+  if (auto d = get_duration_in(ctx, s, "timeout", Millis(1), kMaxTimeout, "more than 0s"))
     st.timeout = *d;
   if (auto r = get_int(ctx, s, "retries", 0, 1000000)) st.retries = *r;
   if (auto d = get_duration_in(ctx, s, "retry_delay", Millis(0), kMaxRetryDelay, "0 (retry at once) or more"))

@@ -795,12 +795,12 @@ TEST(LoadRunbookErrors, CaptureCannotNameAReservedVariable) {
   EXPECT_TRUE(OneError(r, 18, 11, "\"capture\" = \"PATH\" is reserved: the shell reads it"));
 }
 
-TEST(ReservedNames, EveryListedNameIsRejectedAndDocumentedInTheReadme) {
-  std::ifstream in(std::string(BATON_SOURCE_DIR) + "/README.md");
+TEST(ReservedNames, EveryListedNameIsRejectedAndDocumented) {
+  std::ifstream in(std::string(BATON_SOURCE_DIR) + "/docs/runbook.md");
   std::stringstream readme;
   readme << in.rdbuf();
   for (std::string n : reserved_var_names()) {
-    EXPECT_NE(readme.str().find("`" + n + "`"), std::string::npos) << n << " is not in README.md";
+    EXPECT_NE(readme.str().find("`" + n + "`"), std::string::npos) << n << " is not in docs/runbook.md";
     if (n.back() == '*') n.back() = 'X';
     EXPECT_NE(reserved_var_name(n), "") << n;
     EXPECT_FALSE(load(kBase + "[vars]\n" + n + " = \"v\"\n").ok()) << n;
@@ -836,7 +836,7 @@ target = "dr"
 
 TEST(LoadRunbookErrors, ZeroTimeoutIsRejected) {
   EXPECT_TRUE(OneError(load(kBase + step("timeout = \"0s\"\n")), 18, 11,
-                       "\"timeout\" = \"0s\" is out of range: it must be more than 0 and at most 168h"));
+                       "\"timeout\" = \"0s\" is out of range: it must be more than 0s and at most 168h"));
   EXPECT_TRUE(OneError(load(kBase + step("timeout = \"169h\"\n")), 18, 11, "at most 168h"));
   EXPECT_TRUE(load(kBase + step("timeout = \"1ms\"\n")).ok());
 }
