@@ -898,7 +898,7 @@ TEST(Nesting, StringsAndCommentsDoNotCount) {
 }
 
 TEST(Nesting, TheExamplesPass) {
-  for (const char* ex : {"local", "postgresql"}) {
+  for (const char* ex : {"local", "postgresql", "mariadb"}) {
     LoadResult r = load_runbook_file(std::string(BATON_SOURCE_DIR) + "/examples/" + ex + "/runbook.toml");
     EXPECT_TRUE(r.ok()) << ex << all_errors(r);
   }
