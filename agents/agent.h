@@ -35,6 +35,7 @@ struct CommandResult {
   std::chrono::milliseconds duration{0};
   bool timed_out = false;
   int stopped_by = 0;  // the signal Baton was stopped with, if that stopped it
+  std::size_t out_dropped = 0;  // stdout bytes past output_limit, not kept
   // Set when the command could not be run or its outcome is unknown
   // ("connection lost", "authentication failed ..."): never a success.
   std::string error;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,9 +39,65 @@ bool read_some(int fd, CappedOutput& c) {
   }
 }
 
+// Sends what the socket takes now; false when done (all sent) or failed.
+bool send_some(int fd, const std::string& data, std::size_t* sent) {
+  while (*sent < data.size()) {
+    ssize_t n = ::send(fd, data.data() + *sent, data.size() - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      *sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && errno == EAGAIN;
+  }
+  return false;
+}
+
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// One argv string may hold at most 128 KiB: a longer script travels on fd 3.
+constexpr std::size_t kArgvScriptMax = 64 << 10;
+
+// How a command's values reach it: exported ones in its environment (not
+// in the command line that `ps` shows), the others (too large for any
+// environment: see shell_vars) as shell assignments on fd 3, which the
+// shell reads first and closes.
+struct Delivery {
+  std::vector<std::string> env;  // Baton's environment, then KEY=value
+  std::string script;            // what sh -c runs
+  std::string piped;             // for fd 3; empty: no fd 3
+};
+
+Delivery plan_delivery(const Command& cmd) {
+  Delivery d;
+  const std::vector<ShellVar> vars = shell_vars(cmd.vars);
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    bool overridden = false;
+    for (const ShellVar& v : vars) overridden = overridden || kv.compare(0, v.name.size() + 1, v.name + "=") == 0;
+    if (!overridden) d.env.push_back(std::move(kv));
+  }
+  std::vector<ShellVar> piped;
+  for (const ShellVar& v : vars) {
+    if (v.exported) d.env.push_back(v.name + "=" + v.value);
+    else piped.push_back(v);
+  }
+  const bool big_script = cmd.script.size() > kArgvScriptMax;
+  if (piped.empty() && !big_script) {
+    d.script = cmd.script;
+    return d;
+  }
+  d.piped = "exec 3<&-\n" + var_assignments(piped) + (big_script ? cmd.script : "");
+  d.script = "eval \"$(cat <&3)\"" + (big_script ? "" : "\n" + cmd.script);
+  return d;
+}
+
+// The whole group; before the child's setsid() there is only the child.
+void kill_group(pid_t pid, int sig) {
+  if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+}
 
 }  // namespace
 
@@ -61,10 +118,6 @@ long long process_start_ticks(long pid) {
   return p ? std::strtoll(p + 1, nullptr, 10) : 0;
 }
 
-namespace {
-
-}  // namespace
-
 CommandResult LocalAgent::run(const Command& cmd) {
   CommandResult r;
   const auto start = Clock::now();
@@ -79,50 +132,54 @@ CommandResult LocalAgent::run(const Command& cmd) {
     ::close(out_pipe[1]);
     return r;
   }
-  // Values go in the environment, not in the command line that `ps` shows.
   // Built before fork: the child of a threaded parent must not allocate.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    bool overridden = false;
-    for (const auto& [k, v] : cmd.vars) overridden = overridden || kv.compare(0, k.size() + 1, k + "=") == 0;
-    if (!overridden) env_strings.push_back(std::move(kv));
-  }
-  for (const auto& [k, v] : cmd.vars) {
-    if (!valid_var_name(k)) continue;
-    std::string clean;
-    for (char c : v)
-      if (c != '\0') clean += c;  // As the shell would: no NUL in a variable.
-    env_strings.push_back(k + "=" + clean);
-  }
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  const std::string& script = cmd.script;
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    r.error = std::string("fork: ") + std::strerror(errno);
+  Delivery d = plan_delivery(cmd);
+  // A socket, not a pipe: send() can refuse SIGPIPE if the command exits early.
+  int vars_sock[2] = {-1, -1};
+  if (!d.piped.empty() && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, vars_sock) != 0) {
+    r.error = std::string("socketpair: ") + std::strerror(errno);
     for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
     return r;
   }
+  std::vector<char*> envp;
+  for (std::string& s : d.env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  const std::string& script = d.script;
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    r.error = std::string("fork: ") + std::strerror(errno);
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], vars_sock[0], vars_sock[1]})
+      if (fd >= 0) ::close(fd);
+    return r;
+  }
   if (pid == 0) {
-    ::setpgid(0, 0);  // Own group: a timeout kills all of it.
+    // Own session: no controlling terminal, so a command that asks for a
+    // password (sudo) fails at once instead of being stopped by the kernel;
+    // and its own process group, so a timeout kills all of it.
+    ::setsid();
     int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // dup2 keeps fd 0 open.
     ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
+    if (vars_sock[1] >= 0) {
+      ::dup2(vars_sock[1], 3);
+      ::fcntl(3, F_SETFD, 0);  // Also when it already was fd 3.
+    }
     ::signal(SIGPIPE, SIG_DFL);  // Baton ignores these; its commands must not.
     ::signal(SIGHUP, SIG_DFL);
     const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
     ::execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
     ::_exit(127);
   }
-  ::setpgid(pid, pid);  // Also from here: no race with the kill below.
+  // Its own session (setsid in the child): the group's id is its pid.
   if (cmd.on_process) cmd.on_process(pid, process_start_ticks(pid));
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   set_nonblocking(out_pipe[0]);
   set_nonblocking(err_pipe[0]);
+  int vars_fd = vars_sock[0];
+  if (vars_sock[1] >= 0) ::close(vars_sock[1]);
+  std::size_t vars_sent = 0;
   int pfd = pidfd_open(pid);
 
   CappedOutput out{&r.out, cmd.output_limit}, err{&r.err, cmd.output_limit};
@@ -139,10 +196,11 @@ CommandResult LocalAgent::run(const Command& cmd) {
   };
 
   while (!exited || ((out_open || err_open) && Clock::now() < drain_until)) {
-    pollfd fds[3];
-    int n = 0, out_i = -1, err_i = -1;
+    pollfd fds[4];
+    int n = 0, out_i = -1, err_i = -1, vars_i = -1;
     if (out_open) { out_i = n; fds[n++] = {out_pipe[0], POLLIN, 0}; }
     if (err_open) { err_i = n; fds[n++] = {err_pipe[0], POLLIN, 0}; }
+    if (vars_fd >= 0) { vars_i = n; fds[n++] = {vars_fd, POLLOUT, 0}; }
     if (pfd >= 0 && !exited) fds[n++] = {pfd, POLLIN, 0};
     auto now = Clock::now();
     int wait_ms = 20;  // Fallback polling when pidfd is unavailable.
@@ -156,6 +214,10 @@ CommandResult LocalAgent::run(const Command& cmd) {
       out_open = read_some(out_pipe[0], out);
     if (err_i >= 0 && (fds[err_i].revents & (POLLIN | POLLHUP | POLLERR)))
       err_open = read_some(err_pipe[0], err);
+    if (vars_i >= 0 && fds[vars_i].revents && !send_some(vars_fd, d.piped, &vars_sent)) {
+      ::close(vars_fd);  // All sent (EOF for the shell), or it is gone.
+      vars_fd = -1;
+    }
     reap();
     now = Clock::now();
     const int stop = cmd.stop ? cmd.stop->load() : 0;
@@ -163,10 +225,10 @@ CommandResult LocalAgent::run(const Command& cmd) {
       if (stop) r.stopped_by = stop;
       else r.timed_out = true;
       killed = true;
-      ::kill(-pid, SIGTERM);
+      kill_group(pid, SIGTERM);
       kill_at = now + kKillGrace;
     } else if (!exited && killed && now >= kill_at) {
-      ::kill(-pid, SIGKILL);
+      kill_group(pid, SIGKILL);
       kill_at = now + std::chrono::hours(1);
     }
     if (exited && !out_open && !err_open) break;
@@ -174,9 +236,11 @@ CommandResult LocalAgent::run(const Command& cmd) {
   if (!exited) ::waitpid(pid, &status, 0);
   if (killed) ::kill(-pid, SIGKILL);  // Stragglers of the group, if any.
   if (pfd >= 0) ::close(pfd);
+  if (vars_fd >= 0) ::close(vars_fd);
   ::close(out_pipe[0]);
   ::close(err_pipe[0]);
   out.finish();
+  r.out_dropped = out.dropped;
   err.finish();
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);

@@ -1,5 +1,7 @@
 // Runs commands on the orchestrator's own machine: /bin/sh -c in its own
-// process group, the whole group killed on timeout.
+// session (no controlling terminal, stdin from /dev/null) and so its own
+// process group, the whole group killed on timeout. Values of any size
+// reach the command: small ones in its environment, large ones on fd 3.
 #pragma once
 #include "agents/agent.h"
 

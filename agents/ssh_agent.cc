@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <optional>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -163,6 +166,33 @@ std::string wrap_for_remote(const std::string& script, bool login_shell_is_sh) {
   return login_shell_is_sh ? inner : "exec /bin/sh -c " + shell_quote(inner);
 }
 
+// sshd runs the command as one argument of `sh -c`: one argv string, which
+// the kernel caps at 128 KiB.
+constexpr std::size_t kMaxCommandLine = 96 << 10;
+
+// What goes in the command line and what on stdin (read by `eval "$(cat)"`).
+struct RemoteCommand {
+  std::string command;
+  std::string stdin_text;
+};
+
+// Secret values travel on stdin, never in the command line that `ps`
+// shows; the others in the command line (reading stdin costs a process),
+// unless the command line would be too long: then everything, script too,
+// goes on stdin.
+RemoteCommand plan_remote(const Command& cmd, bool login_shell_is_sh) {
+  std::vector<ShellVar> plain, secret;
+  for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) ? secret : plain).push_back(std::move(v));
+  const std::string eval = "eval \"$(cat)\"\n";
+  RemoteCommand r;
+  r.stdin_text = var_assignments(secret);
+  r.command = wrap_for_remote(var_assignments(plain) + (secret.empty() ? "" : eval) + cmd.script, login_shell_is_sh);
+  if (r.command.size() <= kMaxCommandLine) return r;
+  r.stdin_text = var_assignments(plain) + r.stdin_text + cmd.script;
+  r.command = wrap_for_remote(eval, login_shell_is_sh);
+  return r;
+}
+
 // Runs a short command on an open session; its stdout, or "" on failure.
 std::string exec_capture(ssh_session s, const char* command) {
   ssh_channel ch = ssh_channel_new(s);
@@ -177,6 +207,33 @@ std::string exec_capture(ssh_session s, const char* command) {
   }
   ssh_channel_free(ch);
   return out;
+}
+
+// A known_hosts line that marks a key revoked.
+struct RevokedLine {
+  std::string file;
+  int number = 0;
+  std::string text;
+};
+
+// The first "@revoked" line of `file` whose host pattern matches
+// `host_port` ("host" or "[host]:port") and whose key is `key`.
+std::optional<RevokedLine> find_revoked(const std::string& file, const std::string& host_port, ssh_key key) {
+  std::ifstream in(file);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    size_t at = line.find_first_not_of(" \t");
+    if (at == std::string::npos || line.compare(at, 8, "@revoked") != 0) continue;
+    size_t rest = line.find_first_not_of(" \t", at + 8);
+    if (rest == std::string::npos || rest == at + 8) continue;
+    ssh_knownhosts_entry* e = nullptr;
+    // Matches the host pattern (wildcards, hashes) and parses the key.
+    if (ssh_known_hosts_parse_line(host_port.c_str(), line.c_str() + rest, &e) != SSH_OK || !e) continue;
+    const bool same = e->publickey && ssh_key_cmp(e->publickey, key, SSH_KEY_CMP_PUBLIC) == 0;
+    ssh_knownhosts_entry_free(e);
+    if (same) return RevokedLine{file, n, line};
+  }
+  return std::nullopt;
 }
 
 bool session_dead(ssh_session s) {
@@ -194,6 +251,7 @@ const char* to_string(HostKeyStatus s) {
     case HostKeyStatus::unknown: return "unknown";
     case HostKeyStatus::changed: return "changed";
     case HostKeyStatus::pin_mismatch: return "pin-mismatch";
+    case HostKeyStatus::revoked: return "revoked";
     case HostKeyStatus::error: return "error";
   }
   return "error";
@@ -359,11 +417,16 @@ std::string SshAgent::check_host_key_locked(ssh_session s) {
     fp = take_libssh_string(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen));
     ssh_clean_pubkey_hash(&hash);
   }
-  ssh_key_free(key);
   if (fp.empty()) {
+    ssh_key_free(key);
     set_key_state(HostKeyStatus::error, {});
     return "cannot compute the host key fingerprint of " + where();
   }
+  // Before anything that could trust it, as OpenSSH does: a revoked key is
+  // refused whatever a pin or another line says.
+  std::string revoked = revoked_locked(s, key, fp);
+  ssh_key_free(key);
+  if (!revoked.empty()) return revoked;
 
   std::string kh;
   {
@@ -431,6 +494,33 @@ std::string SshAgent::check_host_key_locked(ssh_session s) {
   }
 }
 
+std::string SshAgent::revoked_locked(ssh_session s, ssh_key key, const std::string& fp) {
+  std::string host, user_file;
+  int port = 22;
+  {
+    std::lock_guard<std::mutex> lock(info_mu_);
+    host = eff_address_;
+    port = eff_port_;
+    user_file = known_hosts_path_;
+  }
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  // libssh 0.10 reads "@revoked" lines as host patterns that never match.
+  const std::string host_port = port == 22 ? host : "[" + host + "]:" + std::to_string(port);
+  std::string global = option_string(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS);
+  if (global.empty()) global = "/etc/ssh/ssh_known_hosts";
+  for (const std::string& file : {user_file, global}) {
+    std::optional<RevokedLine> r = find_revoked(file, host_port, key);
+    if (!r) continue;
+    set_key_state(HostKeyStatus::revoked, fp);
+    std::string text = r->text.size() > 120 ? r->text.substr(0, 117) + "..." : r->text;
+    return "host key of " + where() + " is REVOKED: the server offers " + fp + ", which " + r->file + ":" +
+           std::to_string(r->number) + " marks as revoked (" + text +
+           "); refusing to connect. Someone may be impersonating the host, or its key was retired: "
+           "get the host's current key from its administrator";
+  }
+  return {};
+}
+
 std::string SshAgent::authenticate_locked(ssh_session s) {
   auto failed = [&](const std::string& why) {
     return "authentication failed for " + user_at() + ": " + why +
@@ -448,13 +538,19 @@ std::string SshAgent::authenticate_locked(ssh_session s) {
     if (rc == SSH_AUTH_SUCCESS) return {};
     return failed(ssh_get_error(s));
   }
+  // libssh often leaves no error text when no key fits: say what was tried.
+  std::string tried;
   if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) {
     if (ssh_userauth_agent(s, nullptr) == SSH_AUTH_SUCCESS) return {};
     if (session_dead(s)) return failed(ssh_get_error(s));
+    tried = std::string("the ssh-agent at ") + sock + " offered no key the server accepted (ssh-add -l lists them); ";
   }
   // Default keys and IdentityFile from ~/.ssh/config.
   if (ssh_userauth_publickey_auto(s, nullptr, nullptr) == SSH_AUTH_SUCCESS) return {};
-  return failed(ssh_get_error(s));
+  std::string why = ssh_get_error(s);
+  return failed(tried + "no default key (" + home_dir() +
+                "/.ssh/id_*, or IdentityFile in ~/.ssh/config) was accepted" + (tried.empty() ? "" : " either") +
+                (why.empty() ? "" : " (" + why + ")") + "; or set \"identity\" for the host");
 }
 
 std::string SshAgent::kill_remote_locked(long pgid) {
@@ -559,13 +655,8 @@ CommandResult SshAgent::run(const Command& cmd) {
     ssh_channel_free(ch);
   };
 
-  // Secret values travel on stdin, never in the command line that `ps`
-  // shows; the others in the command line (reading stdin costs a process).
-  Vars plain, secret;
-  for (const auto& kv : cmd.vars) (is_secret_name(kv.first) ? secret : plain).push_back(kv);
-  const std::string remote = wrap_for_remote(
-      var_assignments(plain) + (secret.empty() ? "" : "eval \"$(cat)\"\n") + cmd.script, login_shell_is_sh_);
-  if (ssh_channel_request_exec(ch, remote.c_str()) != SSH_OK) {
+  const RemoteCommand remote = plan_remote(cmd, login_shell_is_sh_);
+  if (ssh_channel_request_exec(ch, remote.command.c_str()) != SSH_OK) {
     bool dead = session_dead(session_);
     r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " +
               ssh_get_error(session_);
@@ -573,7 +664,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     if (dead) drop_session_locked();
     return done();
   }
-  const std::string values = var_assignments(secret);
+  const std::string& values = remote.stdin_text;
   for (size_t sent = 0; sent < values.size();) {
     int n = ssh_channel_write(ch, values.data() + sent, static_cast<uint32_t>(values.size() - sent));
     if (n <= 0) break;  // The read loop below reports a lost connection.
@@ -646,6 +737,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   if (connection_lost) {
     err_filter.flush();
     out.finish();
+    r.out_dropped = out.dropped;
     err.finish();
     lost();
     release(false);
@@ -657,6 +749,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     std::string kill_err = kill_remote_locked(err_filter.pgid);
     err_filter.flush();
     out.finish();
+    r.out_dropped = out.dropped;
     err.finish();
     r.exit_code = -1;
     const std::string why = r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
@@ -671,6 +764,7 @@ CommandResult SshAgent::run(const Command& cmd) {
 
   err_filter.flush();
   out.finish();
+  r.out_dropped = out.dropped;
   err.finish();
   int status = ssh_channel_get_exit_status(ch);
   if (status >= 0) {

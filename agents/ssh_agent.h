@@ -11,6 +11,7 @@
 
 // libssh's ssh_session is a pointer to this; keeps libssh.h out of users.
 struct ssh_session_struct;
+struct ssh_key_struct;
 
 namespace baton {
 
@@ -36,6 +37,7 @@ enum class HostKeyStatus {
   unknown,       // not in known_hosts: refused
   changed,       // differs from known_hosts: refused
   pin_mismatch,  // differs from the pin: refused
+  revoked,       // marked @revoked in a known_hosts file: refused
   error,         // known_hosts unreadable or similar: refused
 };
 const char* to_string(HostKeyStatus s);
@@ -65,6 +67,8 @@ class SshAgent : public Agent {
  private:
   std::string connect_locked();
   std::string check_host_key_locked(ssh_session_struct* s);
+  // "" unless a known_hosts file marks `key` @revoked for this host.
+  std::string revoked_locked(ssh_session_struct* s, ssh_key_struct* key, const std::string& fp);
   std::string authenticate_locked(ssh_session_struct* s);
   void drop_session_locked();
   std::string kill_remote_locked(long pgid);

@@ -27,7 +27,7 @@ Journal::~Journal() {
 void Journal::emit(const RunEvent& e) {
   if (path_.empty() || !error_.empty()) return;
   if (fd_ < 0) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd_ < 0) {
       error_ = "cannot write journal " + path_ + ": " + std::strerror(errno);
       return;
@@ -35,7 +35,7 @@ void Journal::emit(const RunEvent& e) {
     // A torn last line from a crash: start ours on a line of its own.
     struct stat st {};
     if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
-      int rfd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+      int rfd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
       char last = '\n';
       if (rfd >= 0 && ::pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
         if (::write(fd_, "\n", 1) != 1) error_ = "cannot write journal " + path_;

@@ -1,14 +1,15 @@
 #include "orchestrator/state_dir.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace baton {
 
@@ -22,23 +23,116 @@ std::string state_root(const std::string& flag) {
 
 namespace {
 
-std::string mkdirs(const std::string& path, mode_t mode) {
-  std::string cur;
+std::string user_name(uid_t uid) {
+  if (const passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
+std::string owner_problem(const std::string& path, const struct stat& st) {
+  return path + " belongs to " + user_name(st.st_uid) + ", not to " + user_name(::geteuid()) +
+         " who runs Baton: another user could change what Baton reads and writes there";
+}
+
+// A directory above the state root: root's or ours, and others may write
+// it only when the sticky bit keeps them from replacing what is ours.
+std::string ancestor_problem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "cannot check " + path + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return path + " is not a directory";
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) return owner_problem(path, st);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+    return path + " is writable by other users (and not sticky, as /tmp is): they could replace the state directory";
+  return {};
+}
+
+// A directory Baton keeps state in; `st` from lstat.
+std::string own_dir_problem(const std::string& path, const struct stat& st) {
+  if (S_ISLNK(st.st_mode))
+    return path + " is a symbolic link; Baton keeps its state only in a real directory (give the target's path)";
+  if (!S_ISDIR(st.st_mode)) return path + " is not a directory";
+  if (st.st_uid != ::geteuid()) return owner_problem(path, st);
+  return {};
+}
+
+std::vector<std::string> prefixes(const std::string& path) {
+  std::vector<std::string> out;
+  std::string cur = !path.empty() && path[0] == '/' ? "/" : "";
   std::stringstream ss(path);
   std::string part;
-  if (!path.empty() && path[0] == '/') cur = "/";
   while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
+    if (part.empty() || part == ".") continue;
     cur += part;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
-      return "cannot create " + cur + ": " + std::strerror(errno);
+    out.push_back(cur);
     cur += '/';
+  }
+  return out;
+}
+
+// Checks (and when `create`, makes) ROOT and the directories above it.
+// *absent: ROOT does not exist (only when !create).
+std::string prepare_root(const std::string& root, bool create, bool* absent) {
+  *absent = false;
+  const std::vector<std::string> parts = prefixes(root);
+  if (parts.empty()) return "the state directory path is empty";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    const bool last = i + 1 == parts.size();
+    struct stat st {};
+    bool made = false;
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno != ENOENT) return "cannot check " + p + ": " + std::strerror(errno);
+      if (!create) {
+        *absent = true;
+        return {};
+      }
+      if (::mkdir(p.c_str(), 0700) != 0 && errno != EEXIST) return "cannot create " + p + ": " + std::strerror(errno);
+      made = true;
+      if (::lstat(p.c_str(), &st) != 0) return "cannot check " + p + ": " + std::strerror(errno);
+    }
+    if (last || made) {
+      // Ours: a real directory (what we made must still be what we made).
+      if (std::string bad = own_dir_problem(p, st); !bad.empty()) return bad;
+      if (last && (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return p + " is writable by group or others; make it private: chmod go-w " + p;
+      continue;
+    }
+    // Above ROOT and not ours to make: a symbolic link only if root's or
+    // ours (/var/run -> /run), then judged by where it leads.
+    if (S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != ::geteuid())
+      return p + " is a symbolic link of " + user_name(st.st_uid) + ", who could point it elsewhere";
+    if (std::string bad = ancestor_problem(p); !bad.empty()) return bad;
   }
   return {};
 }
 
+// Opens (creating when `create`) a directory of Baton's own inside a
+// checked one, never through a symbolic link. -1 and *err on failure;
+// -1 and no error when it is absent and !create.
+int open_own_dir(const std::string& path, bool create, std::string* err) {
+  if (create && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    *err = "cannot create " + path + ": " + std::strerror(errno);
+    return -1;
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0) {
+    if (errno == ENOENT && !create) return -1;
+    if (::lstat(path.c_str(), &st) == 0 && (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)))
+      *err = own_dir_problem(path, st);
+    else
+      *err = "cannot open " + path + ": " + std::strerror(errno);
+    return -1;
+  }
+  if (::fstat(fd, &st) != 0 || !(*err = own_dir_problem(path, st)).empty()) {
+    if (err->empty()) *err = "cannot check " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 std::string fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return "cannot open " + dir + ": " + std::strerror(errno);
   ::fsync(fd);
   ::close(fd);
@@ -48,16 +142,29 @@ std::string fsync_dir(const std::string& dir) {
 }  // namespace
 
 std::string read_file(const std::string& path, bool* ok) {
-  std::ifstream in(path, std::ios::binary);
-  if (ok) *ok = static_cast<bool>(in);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  if (ok) *ok = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return text;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (ok) *ok = true;
+  return text;
 }
 
 std::string write_file_atomic(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return "cannot write " + tmp + ": " + std::strerror(errno);
   const char* p = content.data();
   size_t left = content.size();
@@ -84,16 +191,39 @@ std::string write_file_atomic(const std::string& path, const std::string& conten
 }
 
 std::string StateDir::open(const std::string& root, const std::string& name, StateDir* out) {
-  std::string err = mkdirs(root, 0700);
-  if (!err.empty()) return err;
+  bool absent = false;
+  if (std::string err = prepare_root(root, true, &absent); !err.empty()) return err;
   out->path_ = root + "/" + name;
-  if (::mkdir(out->path_.c_str(), 0700) != 0 && errno != EEXIST)
-    return "cannot create state directory " + out->path_ + ": " + std::strerror(errno);
-  ::chmod(out->path_.c_str(), 0700);  // Journals may hold captured values.
-  return {};
+  std::string err;
+  int fd = open_own_dir(out->path_, true, &err);
+  if (fd < 0) return err;
+  // Journals may hold captured values. Through the fd: the checked directory itself.
+  if (::fchmod(fd, 0700) != 0) err = "cannot make " + out->path_ + " private: " + std::strerror(errno);
+  ::close(fd);
+  return err;
 }
 
-bool StateDir::has_roles() const { return ::access((path_ + "/roles").c_str(), F_OK) == 0; }
+std::string StateDir::open_to_read(const std::string& root, const std::string& name, StateDir* out) {
+  out->path_ = root + "/" + name;
+  bool absent = false;
+  if (std::string err = prepare_root(root, false, &absent); !err.empty() || absent) return err;
+  std::string err;
+  int fd = open_own_dir(out->path_, false, &err);
+  if (fd >= 0) ::close(fd);
+  return err;
+}
+
+std::string StateDir::make_runs_dir() const {
+  std::string err;
+  int fd = open_own_dir(path_ + "/runs", true, &err);
+  if (fd >= 0) ::close(fd);
+  return err;
+}
+
+bool StateDir::has_roles() const {
+  struct stat st {};
+  return ::lstat((path_ + "/roles").c_str(), &st) == 0;
+}
 
 Roles StateDir::load_roles(const Roles& initial) const {
   bool ok = false;
@@ -199,8 +329,8 @@ RunLock::~RunLock() {
 std::string RunLock::acquire(const StateDir& dir, const std::string& holder_info, bool* held) {
   if (held) *held = false;
   const std::string path = dir.path() + "/lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot open " + path + ": " + (errno == ELOOP ? "it is a symbolic link" : std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     LockHolder holder = parse_holder(read_file(path));
     ::close(fd);

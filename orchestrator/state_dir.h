@@ -16,12 +16,25 @@ struct Roles {
 // else ~/.local/state/baton.
 std::string state_root(const std::string& flag);
 
+// Another local user must not steer what Baton writes or reads, so, as
+// OpenSSH does for ~/.ssh: ROOT and ROOT/NAME must be real directories (not
+// symbolic links) owned by the caller, ROOT not writable by group or others;
+// the directories above ROOT must belong to root or the caller and, when
+// others may write them, carry the sticky bit (as /tmp does). Files inside
+// are opened without following symbolic links.
 class StateDir {
  public:
-  // Creates ROOT/NAME with mode 0700 (and ROOT if needed). Error: message.
+  // Opens ROOT/NAME for a run: creates what is missing (mode 0700) and makes
+  // ROOT/NAME 0700. Error: message naming the path and what is wrong.
   static std::string open(const std::string& root, const std::string& runbook_name, StateDir* out);
+  // The same checks, for verbs that only read: creates and changes nothing.
+  // A ROOT/NAME that does not exist is no error: it reads as empty (no
+  // roles, no runs).
+  static std::string open_to_read(const std::string& root, const std::string& runbook_name, StateDir* out);
 
   const std::string& path() const { return path_; }
+  // Creates PATH/runs (0700) for journals, with the same checks. Error: message.
+  std::string make_runs_dir() const;
   bool has_roles() const;
   // Roles from the state, or the runbook's initial ones.
   Roles load_roles(const Roles& initial) const;
@@ -32,8 +45,11 @@ class StateDir {
   std::string path_;
 };
 
-// Writes `content` to `path` atomically and durably. Error: message.
+// Writes `content` to `path` atomically and durably (path.tmp, then rename),
+// never through a symbolic link. Error: message.
 std::string write_file_atomic(const std::string& path, const std::string& content);
+// The file's bytes; *ok false when it cannot be read (missing, a symbolic
+// link, unreadable).
 std::string read_file(const std::string& path, bool* ok = nullptr);
 
 }  // namespace baton

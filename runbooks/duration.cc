@@ -29,6 +29,7 @@ std::optional<Millis> parse_duration(std::string_view s) {
     else if (unit == "h") scale = 3600 * 1000;
     else return std::nullopt;
     total += n * scale;
+    if (total > 10000LL * 1000 * 1000 * 1000 * 1000) return std::nullopt;  // Absurd, and far from overflow.
   }
   return Millis(total);
 }

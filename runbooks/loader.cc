@@ -3,6 +3,7 @@
 #include "runbooks/loader.h"
 
 #include "runbooks/names.h"
+#include "runbooks/nesting.h"
 #include "runbooks/quantity.h"
 
 #include <toml++/toml.h>
@@ -18,7 +19,6 @@
 #include <fstream>
 #include <initializer_list>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string_view>
 
@@ -32,6 +32,25 @@ std::string Diagnostic::str() const {
 namespace {
 
 using Keys = std::initializer_list<std::string_view>;
+
+// Deeper than any runbook (sites.S.hosts.H.vars.NAME is 6), far below
+// what overflows toml++'s recursion.
+constexpr int kMaxNesting = 32;
+// The runbook name is a directory name in the state root.
+constexpr size_t kMaxRunbookName = 64;
+// A step's timeout: a zero one would fail every step at once.
+constexpr Millis kMaxTimeout = std::chrono::hours(7 * 24);
+// Retries wait silently: an hour at most between attempts.
+constexpr Millis kMaxRetryDelay = std::chrono::hours(1);
+
+// "168h", "1h", "30s": as a runbook would write it.
+std::string format_duration_spec(Millis d) {
+  long long ms = d.count();
+  if (ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
 
 // ---------------------------------------------------------------- text helpers
 
@@ -183,7 +202,13 @@ std::optional<std::string> get_string(Ctx& ctx, const Scope& s, std::string_view
                                       bool required = false) {
   const toml::node* n = find(ctx, s, key, toml::node_type::string, required);
   if (!n) return std::nullopt;
-  return n->as_string()->get();
+  const std::string& text = n->as_string()->get();
+  // A command, path or name would silently stop at the NUL.
+  if (text.find('\0') != std::string::npos) {
+    ctx.error(loc(*n), in_quotes(key) + " contains a NUL byte (\\u0000), where it would cut the text short");
+    return std::nullopt;
+  }
+  return text;
 }
 
 std::optional<bool> get_bool(Ctx& ctx, const Scope& s, std::string_view key) {
@@ -221,6 +246,17 @@ std::optional<Millis> get_duration(Ctx& ctx, const Scope& s, std::string_view ke
   return d;
 }
 
+// A duration within [lo, hi]; reports one outside it.
+std::optional<Millis> get_duration_in(Ctx& ctx, const Scope& s, std::string_view key, Millis lo,
+                                      Millis hi, const char* lo_words) {
+  std::optional<Millis> d = get_duration(ctx, s, key);
+  if (!d || (*d >= lo && *d <= hi)) return d;
+  const std::string& text = s.table.get(key)->as_string()->get();
+  ctx.error(loc(*s.table.get(key)), in_quotes(key) + " = " + in_quotes(text) + " is out of range: it must be " +
+                                        lo_words + " and at most " + format_duration_spec(hi));
+  return std::nullopt;
+}
+
 // A sub-table; reports a wrong type, or absence when required.
 const toml::table* get_table(Ctx& ctx, const Scope& s, std::string_view key, bool required) {
   const toml::node* n = s.table.get(key);
@@ -247,6 +283,10 @@ void load_header(Ctx& ctx, const Scope& root, Runbook& rb) {
     if (!matches_charset(*name, true))
       ctx.error(loc(*t->get("name")),
                 "runbook name " + in_quotes(*name) + " must use only a-z, 0-9, _ and -");
+    else if (name->size() > kMaxRunbookName)  // It names the state directory.
+      ctx.error(loc(*t->get("name")), "runbook name is " + std::to_string(name->size()) +
+                                          " characters long; at most " +
+                                          std::to_string(kMaxRunbookName) + " are allowed");
   }
   if (auto d = get_string(ctx, s, "description")) rb.description = *d;
   rb.rto = get_duration(ctx, s, "rto");
@@ -276,10 +316,7 @@ std::optional<ProbeSpec> load_probe(Ctx& ctx, const Scope& parent, const std::st
       ctx.error(loc(*t->get("run")), "\"run\" of " + name + " must not be empty; use skip = true for a host "
                                      "that is not a database");
   }
-  if (auto d = get_duration(ctx, s, "timeout")) {
-    p.timeout = *d;
-    if (d->count() == 0) ctx.error(loc(*t->get("timeout")), "the probe's \"timeout\" must be more than 0s");
-  }
+  if (auto d = get_duration_in(ctx, s, "timeout", Millis(1), kMaxTimeout, "more than 0s")) p.timeout = *d;
   return p;
 }
 
@@ -408,6 +445,17 @@ std::optional<std::string> var_text(const toml::node& v) {
   return std::nullopt;
 }
 
+// Empty when `name` may be set by a runbook; else why not.
+std::string reserved_problem(std::string_view what, const std::string& name) {
+  std::string reader = reserved_var_name(name);
+  if (reader.empty()) return "";
+  if (reader == "Baton")
+    return std::string(what) + " " + in_quotes(name) + " is reserved: Baton sets BATON_* itself";
+  return std::string(what) + " " + in_quotes(name) + " is reserved: " + reader +
+         " reads it, and every command would see it; set it inside the command if you must (" +
+         name + "=... command)";
+}
+
 void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out) {
   const toml::table* t = get_table(ctx, scope, "vars", false);
   if (!t) return;
@@ -417,6 +465,8 @@ void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, 
       ctx.error(loc(*k), "variable name " + in_quotes(name) +
                              " is not a shell variable name (letters, digits and _, "
                              "not starting with a digit)");
+    else if (std::string bad = reserved_problem("variable name", name); !bad.empty())
+      ctx.error(loc(*k), bad);
     std::optional<std::string> text = var_text(*v);
     if (!text) {
       ctx.error(loc(*v), "variable " + in_quotes(name) +
@@ -518,14 +568,13 @@ void load_on_failure(Ctx& ctx, const Scope& s, Step& st) {
 void load_expectations(Ctx& ctx, const Scope& s, Step& st) {
   if (auto e = get_int(ctx, s, "expect_exit", 0, 255)) st.expect_exit = *e;
   st.expect_stdout = get_string(ctx, s, "expect_stdout");
-  st.expect_match = get_string(ctx, s, "expect_match");
-  if (!st.expect_match) return;
-  try {
-    std::regex re(*st.expect_match, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
+  auto text = get_string(ctx, s, "expect_match");
+  if (!text) return;
+  std::string why;
+  st.expect_match = Pattern::compile(*text, &why);
+  if (!st.expect_match)
     ctx.error(loc(*s.table.get("expect_match")),
-              "\"expect_match\" is not a valid regular expression: " + std::string(e.what()));
-  }
+              "\"expect_match\" is not a regular expression Baton can use: " + why);
 }
 
 void load_capture(Ctx& ctx, const Scope& s, Step& st) {
@@ -536,6 +585,8 @@ void load_capture(Ctx& ctx, const Scope& s, Step& st) {
     ctx.error(loc(*s.table.get("capture")), "\"capture\" = " + in_quotes(*c) +
                                                 " is not a shell variable name (letters, "
                                                 "digits and _, not starting with a digit)");
+  else if (std::string bad = reserved_problem("\"capture\" =", *c); !bad.empty())
+    ctx.error(loc(*s.table.get("capture")), bad);
 }
 
 void load_identity(Ctx& ctx, const Scope& s, Step& st) {
@@ -570,9 +621,11 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   bool phase_ok = t.contains("phase") && ctx.errors.size() == before_phase;
   load_operations(ctx, s, st, phase_ok);
   load_drill(ctx, s, st, phase_ok);
-  if (auto d = get_duration(ctx, s, "timeout")) st.timeout = *d;
+  if (auto d = get_duration_in(ctx, s, "timeout", Millis(1), kMaxTimeout, "more than 0s"))
+    st.timeout = *d;
   if (auto r = get_int(ctx, s, "retries", 0, 1000000)) st.retries = *r;
-  if (auto d = get_duration(ctx, s, "retry_delay")) st.retry_delay = *d;
+  if (auto d = get_duration_in(ctx, s, "retry_delay", Millis(0), kMaxRetryDelay, "0 (retry at once) or more"))
+    st.retry_delay = *d;
   load_expectations(ctx, s, st);
   load_capture(ctx, s, st);
   load_on_failure(ctx, s, st);
@@ -648,6 +701,9 @@ void load_root(Ctx& ctx, const toml::table& root, Runbook& rb) {
 }
 
 void parse_and_load(Ctx& ctx, const std::string& text, Runbook& rb) {
+  // toml++ recurses once per level: bound the depth before it parses.
+  if (std::optional<NestingError> deep = check_nesting(text, kMaxNesting))
+    return ctx.error(deep->where, deep->message);
   toml::table root;
   try {
     root = toml::parse(std::string_view(text), std::string_view(ctx.file));

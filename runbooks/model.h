@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runbooks/duration.h"
+#include "runbooks/pattern.h"
 #include "runbooks/phase.h"
 #include "runbooks/quantity.h"
 
@@ -65,7 +66,7 @@ struct Step {
   Millis retry_delay{std::chrono::seconds(1)};
   int expect_exit = 0;
   std::optional<std::string> expect_stdout;
-  std::optional<std::string> expect_match;
+  std::optional<Pattern> expect_match;  // compiled once, at load time
   std::string capture;  // empty: nothing captured
   OnFailure on_failure = OnFailure::abort;
   std::string undo;

@@ -14,6 +14,54 @@ bool valid_var_name(std::string_view name) {
   return true;
 }
 
+namespace {
+
+struct Reserved {
+  const char* name;  // a prefix when it ends in '_'
+  const char* reader;
+};
+
+// Whatever a runbook exports reaches every command and everything those
+// start, local or remote: these names would change which program runs,
+// which code a shell or ld.so loads, or how the shell parses.
+const Reserved kReserved[] = {
+    // POSIX sh, dash and bash (also start-up files of child shells).
+    {"PATH", "the shell"}, {"IFS", "the shell"}, {"ENV", "the shell"}, {"BASH_", "bash"},
+    {"SHELLOPTS", "bash"}, {"BASHOPTS", "bash"}, {"CDPATH", "the shell"}, {"HOME", "the shell"},
+    {"SHELL", "the shell"}, {"PWD", "the shell"}, {"OLDPWD", "the shell"}, {"PS1", "the shell"},
+    {"PS2", "the shell"}, {"PS3", "the shell"}, {"PS4", "the shell"},
+    {"PROMPT_COMMAND", "bash"}, {"GLOBIGNORE", "bash"}, {"EXECIGNORE", "bash"},
+    {"POSIXLY_CORRECT", "the shell"}, {"OPTIND", "the shell"}, {"OPTARG", "the shell"},
+    {"PPID", "the shell"}, {"LINENO", "the shell"}, {"FPATH", "the shell"}, {"ZDOTDIR", "zsh"},
+    // The dynamic loader, and what glibc ignores for setuid programs.
+    {"LD_", "the dynamic loader"}, {"GLIBC_TUNABLES", "libc"}, {"MALLOC_", "libc"},
+    {"GCONV_PATH", "libc"}, {"GETCONF_DIR", "libc"}, {"HOSTALIASES", "libc"},
+    {"LOCALDOMAIN", "libc"}, {"LOCPATH", "libc"}, {"NIS_PATH", "libc"}, {"NLSPATH", "libc"},
+    {"RESOLV_HOST_CONF", "libc"}, {"RES_OPTIONS", "libc"}, {"TMPDIR", "libc"}, {"TZDIR", "libc"},
+    // Baton's own: BATON_DRILL, BATON_HOST, BATON_STATE_DIR, ...
+    {"BATON_", "Baton"},
+};
+
+}  // namespace
+
+std::string reserved_var_name(std::string_view name) {
+  for (const Reserved& r : kReserved) {
+    std::string_view n = r.name;
+    bool prefix = n.back() == '_';
+    if (prefix ? name.substr(0, n.size()) == n : name == n) return r.reader;
+  }
+  return "";
+}
+
+const std::vector<std::string>& reserved_var_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const Reserved& r : kReserved) v.push_back(std::string(r.name) + (std::string_view(r.name).back() == '_' ? "*" : ""));
+    return v;
+  }();
+  return names;
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
   for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;

@@ -10,6 +10,15 @@ namespace baton {
 // Is `name` a valid shell variable name ([A-Za-z_][A-Za-z0-9_]*)?
 bool valid_var_name(std::string_view name);
 
+// Names a runbook must not give a variable or a capture, because the
+// shell, the dynamic loader or libc read them (PATH, IFS, LD_PRELOAD, ...),
+// or Baton sets them (BATON_*). Returns what reads it ("the dynamic
+// loader"), or "" when the name is free. Case matters: "path" is free.
+std::string reserved_var_name(std::string_view name);
+
+// The reserved names; a prefix shows as "LD_*". For documentation.
+const std::vector<std::string>& reserved_var_names();
+
 // Optimal string alignment distance: a swapped pair ("retires") costs one.
 size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -2,6 +2,7 @@
 // codes and output.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -269,6 +270,157 @@ TEST(Cli, SwitchoverOfTheExampleAndBack) {
   EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
   EXPECT_EQ(sh(site + " serve", env).out.rfind("main serves", 0), 0u);
   sh(site + " teardown", env);
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+const char* kPromote = "[[step]]\nid = \"s\"\nphase = \"promote\"\non = \"target\"\nrun = \"true\"\n";
+
+std::string mode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "missing";
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%o", st.st_mode & 07777);
+  return buf;
+}
+
+TEST(CliState, ResumeOfANamedRunWithNoRunsIsAnErrorNotACrash) {
+  TempDir d;
+  CommandResult r = run_book(d, "resume", kPromote, "--run 20260101-000000.000-abcd");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("no run 20260101-000000.000-abcd of \"t\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no runs yet"), std::string::npos) << r.err;
+}
+
+TEST(CliState, ReadOnlyVerbsCreateNothing) {
+  TempDir d;
+  for (const std::string verb : {"status", "history", "report", "plan", "check"}) {
+    CommandResult r = run_book(d, verb, kPromote, verb == "plan" ? "switchover" : "");
+    EXPECT_EQ(r.exit_code, verb == "report" ? 2 : 0) << verb << r.out << r.err;
+    EXPECT_FALSE(exists(d.path + "/state")) << verb << " created the state directory";
+  }
+  CommandResult st = run_book(d, "status", kPromote);
+  EXPECT_NE(st.out.find("last run  none"), std::string::npos) << st.out;
+}
+
+TEST(CliState, SymbolicLinkAsStateRootIsRefused) {
+  TempDir d;
+  ASSERT_EQ(::mkdir((d.path + "/elsewhere").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink((d.path + "/elsewhere").c_str(), (d.path + "/state").c_str()), 0);
+  CommandResult r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(d.path + "/state is a symbolic link"), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(d.path + "/elsewhere/t"));
+  EXPECT_EQ(run_book(d, "status", kPromote).exit_code, 1);  // Nor read through it.
+}
+
+TEST(CliState, SymbolicLinkAsRunbookDirectoryIsNeitherFollowedNorChmodded) {
+  TempDir d;
+  ASSERT_EQ(::mkdir((d.path + "/state").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((d.path + "/victim").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink((d.path + "/victim").c_str(), (d.path + "/state/t").c_str()), 0);
+  CommandResult r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(d.path + "/state/t is a symbolic link"), std::string::npos) << r.err;
+  EXPECT_EQ(mode_of(d.path + "/victim"), "755");
+  EXPECT_FALSE(exists(d.path + "/victim/lock"));
+}
+
+TEST(CliState, StateRootWritableByOthersIsRefused) {
+  TempDir d;
+  ASSERT_EQ(::mkdir((d.path + "/state").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((d.path + "/state").c_str(), 0777), 0);
+  CommandResult r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("writable by group or others; make it private: chmod go-w"), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(d.path + "/state/t"));
+}
+
+TEST(CliState, DirectoryOfAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory away";
+  TempDir d;
+  ASSERT_EQ(::mkdir((d.path + "/state").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((d.path + "/state/t").c_str(), 0700), 0);
+  ASSERT_EQ(::chown((d.path + "/state/t").c_str(), 65534, 65534), 0);
+  CommandResult r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(d.path + "/state/t belongs to "), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(d.path + "/state/t/lock"));
+  // The root too.
+  ASSERT_EQ(::chown((d.path + "/state").c_str(), 65534, 65534), 0);
+  r = run_book(d, "status", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(d.path + "/state belongs to "), std::string::npos) << r.err;
+}
+
+TEST(CliState, FilesInsideAreNotWrittenThroughSymbolicLinks) {
+  TempDir d;
+  ASSERT_EQ(run_book(d, "drill", kPromote).exit_code, 0);
+  const std::string st = d.path + "/state/t";
+  write(d.path + "/victim", "precious\n");
+  // The lock.
+  ASSERT_EQ(::unlink((st + "/lock").c_str()), 0);
+  ASSERT_EQ(::symlink((d.path + "/victim").c_str(), (st + "/lock").c_str()), 0);
+  CommandResult r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("lock: it is a symbolic link"), std::string::npos) << r.err;
+  ASSERT_EQ(::unlink((st + "/lock").c_str()), 0);
+  // The roles' temporary file: the promote cannot record roles, so it fails.
+  ASSERT_EQ(::symlink((d.path + "/victim").c_str(), (st + "/roles.tmp").c_str()), 0);
+  r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot record the new roles"), std::string::npos) << r.err;
+  ASSERT_EQ(sh("rm -f " + shell_quote(st + "/roles.tmp") + " && " + baton() + " resume " + shell_quote(d.path + "/rb.toml") +
+               " --abort --state-dir " + shell_quote(d.path + "/state")).exit_code, 0);
+  // The journals' directory.
+  ASSERT_EQ(sh("rm -rf " + shell_quote(st + "/runs")).exit_code, 0);
+  ASSERT_EQ(::mkdir((d.path + "/elsewhere").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink((d.path + "/elsewhere").c_str(), (st + "/runs").c_str()), 0);
+  r = run_book(d, "switchover", kPromote);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(st + "/runs is a symbolic link"), std::string::npos) << r.err;
+  EXPECT_EQ(sh("ls -A " + shell_quote(d.path + "/elsewhere")).out, "");
+  EXPECT_EQ(read(d.path + "/victim"), "precious\n");
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST(CliLargeValues, OneMebibyteCaptureReachesLaterStepsAndSurvivesResume) {
+  // Over 128 KiB in the environment, every later local step failed with a
+  // bare "exit code 127", and so did every resume.
+  TempDir d;
+  const std::string steps =
+      "[[step]]\nid = \"mint\"\nphase = \"promote\"\non = \"target\"\n"
+      "run = \"head -c 1048576 /dev/zero | tr '\\\\0' x\"\ncapture = \"big\"\n"
+      "[[step]]\nid = \"unrelated\"\nphase = \"verify\"\non = \"source\"\nrun = \"ls / >/dev/null\"\n"
+      "[[step]]\nid = \"use\"\nphase = \"verify\"\non = \"source\"\n"
+      "run = 'test -f \"$gate\" && test ${#big} -eq 1048576 && printf %s \"$big\" | tr -d x | wc -c | grep -qx 0'\n";
+  const std::string all = "[vars]\ngate = \"" + d.path + "/gate\"\n" + steps;
+  CommandResult r = run_book(d, "switchover", all);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("ok    unrelated"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("step use failed"), std::string::npos) << r.err;
+  write(d.path + "/gate", "");
+  CommandResult again = run_book(d, "resume", all);  // The value comes back from the journal.
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(again.out.find("mint"), std::string::npos) << again.out;  // Not run again.
+}
+
+TEST(CliLargeValues, CaptureLargerThanBatonKeepsFailsTheStep) {
+  TempDir d;
+  CommandResult r = run_book(d, "switchover",
+                             "[[step]]\nid = \"mint\"\nphase = \"promote\"\non = \"target\"\n"
+                             "run = \"head -c 1048577 /dev/zero | tr '\\\\0' x\"\ncapture = \"big\"\n");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("capture big: stdout was 1048577 bytes, over the 1 MiB Baton keeps"), std::string::npos) << r.err;
 }
 
 }  // namespace

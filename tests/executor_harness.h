@@ -3,6 +3,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -100,7 +101,7 @@ inline const Roles kInitial{"main", "dr", ""};
 // A fake world, its pool, a recording sink and options that record saved roles.
 struct Harness {
   FakeWorld world;
-  int agents_made = 0;
+  std::atomic<int> agents_made{0};  // Hosts make their agents in parallel.
   AgentPool pool{[this](const Host& h) {
     ++agents_made;
     return std::unique_ptr<Agent>(new FakeAgent(world, h.label()));

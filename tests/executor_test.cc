@@ -367,21 +367,34 @@ TEST(ExecutorExpectations, CheckExpectationsDirectly) {
   s.expect_stdout = "stream";
   EXPECT_NE(check_expectations(s, r), "");
   s.expect_stdout.reset();
-  s.expect_match = "stream";
+  s.expect_match = Pattern::compile("stream");
   EXPECT_EQ(check_expectations(s, r), "");
   // ^ and $ work per line, like grep: psql -At prints "t\n".
-  s.expect_match = "^t$";
+  s.expect_match = Pattern::compile("^t$");
   EXPECT_EQ(check_expectations(s, exited(0, "t\n")), "");
   EXPECT_NE(check_expectations(s, exited(0, "tt\n")), "");
   EXPECT_NE(check_expectations(s, exited(0, "f\n")), "");
-  s.expect_match = "^lag=0$";
+  s.expect_match = Pattern::compile("^lag=0$");
   EXPECT_EQ(check_expectations(s, exited(0, "state=streaming\nlag=0\n")), "");
-  s.expect_match = "[0-9]";
+  s.expect_match = Pattern::compile("[0-9]");
   EXPECT_NE(check_expectations(s, r), "");
   s.expect_match.reset();
   s.expect_exit = 1;
   EXPECT_NE(check_expectations(s, r), "");
   EXPECT_EQ(check_expectations(s, exited(1)), "");
+}
+
+TEST(ExecutorExpectations, ExpectMatchIsLinearOnHugeOutput) {
+  // std::regex recursed per character (a 30 KB line crashed Baton) and
+  // backtracked exponentially; RE2 does neither.
+  Step s;
+  s.expect_match = Pattern::compile("^([a-z]|[0-9])+$");
+  ASSERT_TRUE(s.expect_match);
+  const auto t0 = Clock::now();
+  EXPECT_EQ(check_expectations(s, exited(0, std::string(1 << 20, 'a') + "\n")), "");
+  s.expect_match = Pattern::compile("^(a*)*b$");
+  EXPECT_NE(check_expectations(s, exited(0, std::string(30000, 'a'))), "");
+  EXPECT_LT(ms_since(t0), 2000);
 }
 
 // ---------------------------------------------------------------- capture

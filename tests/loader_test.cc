@@ -4,7 +4,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
+
+#include "runbooks/names.h"
+#include "runbooks/nesting.h"
 
 namespace baton {
 namespace {
@@ -214,7 +218,9 @@ TEST(LoadRunbook, AppliesDefaultsForOmittedStepKeys) {
   EXPECT_EQ(s.retry_delay, seconds(1));
   EXPECT_EQ(s.expect_exit, 0);
   EXPECT_FALSE(s.expect_stdout);
-  EXPECT_EQ(s.expect_match, "^t$");
+  ASSERT_TRUE(s.expect_match);
+  EXPECT_EQ(s.expect_match->text(), "^t$");
+  EXPECT_TRUE(s.expect_match->found_in("f\nt\n"));  // Compiled at load: ^ and $ per line.
   EXPECT_EQ(s.capture, "");
   EXPECT_EQ(s.on_failure, OnFailure::abort);
   EXPECT_TRUE(s.idempotent);
@@ -420,7 +426,21 @@ TEST(LoadRunbookErrors, EmptyRunIsRejected) {
 
 TEST(LoadRunbookErrors, InvalidRegexReportsTheRegexError) {
   LoadResult r = load(kBase + step("expect_match = \"(unclosed\"\n"));
-  EXPECT_TRUE(OneError(r, 18, 16, "\"expect_match\" is not a valid regular expression: "));
+  EXPECT_TRUE(OneError(r, 18, 16, "\"expect_match\" is not a regular expression Baton can use: missing )"));
+}
+
+TEST(LoadRunbookErrors, RegexFeaturesRe2LacksAreRejectedAtLoadTime) {
+  EXPECT_TRUE(OneError(load(kBase + step("expect_match = '(a)\\1'\n")), 18, 16, "no backreferences"));
+  EXPECT_TRUE(OneError(load(kBase + step("expect_match = 'a(?=b)'\n")), 18, 16, "no backreferences, lookahead"));
+}
+
+TEST(LoadRunbookErrors, HugeRegexIsAnErrorNotACrash) {
+  // Deep nesting: std::regex recursed once per level and crashed validate.
+  const std::string deep = std::string(20000, '(') + "a" + std::string(20000, ')');
+  EXPECT_TRUE(OneError(load(kBase + step("expect_match = '" + deep + "'\n")), 18, 16, "too long"));
+  // Short, but compiles to a huge program.
+  EXPECT_TRUE(OneError(load(kBase + step("expect_match = '((((a{100}){100}){100}){100})'\n")), 18, 16,
+                       "is not a regular expression Baton can use"));
 }
 
 TEST(LoadRunbookErrors, OnFailureMustBeKnown) {
@@ -732,6 +752,156 @@ TEST(LoadRunbookErrors, ProbeMistakes) {
 
 TEST(LoadRunbookErrors, MeasuresOnlyKnowsDataLoss) {
   EXPECT_TRUE(OneError(load(kBase + step("measures = \"data-loss\"")), 18, 12, "did you mean \"data_loss\""));
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// ---------------------------------------------------------------- reserved names
+
+TEST(LoadRunbookErrors, ReservedVariableNamesAreRejectedWhereTheyStand) {
+  LoadResult r = load(kBase + "[vars]\nPATH = \"/tmp/evil\"\nLD_PRELOAD = \"/tmp/x.so\"\nBATON_DRILL = \"0\"\npath = \"fine\"\n");
+  ASSERT_EQ(r.errors.size(), 3u) << all_errors(r);
+  EXPECT_EQ(r.errors[0].str().rfind("rb.toml:14:1: variable name \"PATH\" is reserved: the shell reads it", 0), 0u)
+      << all_errors(r);
+  EXPECT_EQ(r.errors[1].str().rfind("rb.toml:15:1: variable name \"LD_PRELOAD\" is reserved: the dynamic loader", 0), 0u)
+      << all_errors(r);
+  EXPECT_EQ(r.errors[2].str().rfind("rb.toml:16:1: variable name \"BATON_DRILL\" is reserved: Baton sets", 0), 0u)
+      << all_errors(r);
+}
+
+TEST(LoadRunbookErrors, HostVariableCannotTurnADrillIntoProduction) {
+  LoadResult r = load(R"([runbook]
+name = "orders"
+[sites.main.hosts.db]
+address = "local"
+[sites.main.hosts.db.vars]
+BATON_DRILL = "0"
+[sites.dr.hosts.db]
+address = "local"
+[replication]
+source = "main"
+target = "dr"
+)");
+  EXPECT_TRUE(OneError(r, 6, 1, "variable name \"BATON_DRILL\" is reserved"));
+}
+
+TEST(LoadRunbookErrors, CaptureCannotNameAReservedVariable) {
+  // A host's stdout captured as PATH chose the binary of later local steps.
+  LoadResult r = load(kBase + step("capture = \"PATH\"\n"));
+  EXPECT_TRUE(OneError(r, 18, 11, "\"capture\" = \"PATH\" is reserved: the shell reads it"));
+}
+
+TEST(ReservedNames, EveryListedNameIsRejectedAndDocumented) {
+  std::ifstream in(std::string(BATON_SOURCE_DIR) + "/docs/runbook.md");
+  std::stringstream readme;
+  readme << in.rdbuf();
+  for (std::string n : reserved_var_names()) {
+    EXPECT_NE(readme.str().find("`" + n + "`"), std::string::npos) << n << " is not in docs/runbook.md";
+    if (n.back() == '*') n.back() = 'X';
+    EXPECT_NE(reserved_var_name(n), "") << n;
+    EXPECT_FALSE(load(kBase + "[vars]\n" + n + " = \"v\"\n").ok()) << n;
+  }
+  for (const char* free : {"path", "PGDATA", "LANG", "LC_ALL", "TZ", "source_sum", "XPATH", "LD"})
+    EXPECT_EQ(reserved_var_name(free), "") << free;
+}
+
+// ---------------------------------------------------------------- edges
+
+TEST(LoadRunbookErrors, NulInAnyStringIsRejected) {
+  // The command would silently stop at the NUL.
+  EXPECT_TRUE(OneError(load(kBase + step("undo = \"rm -rf /tmp/x\\u0000/y\"\n")), 18, 8, "\"undo\" contains a NUL byte"));
+  EXPECT_TRUE(OneError(load(kBase + step("expect_stdout = \"a\\u0000\"\n")), 18, 17, "\"expect_stdout\" contains a NUL"));
+  EXPECT_TRUE(OneError(load(kBase + "[ssh]\nknown_hosts = \"/k\\u0000h\"\n"), 14, 15, "\"known_hosts\" contains a NUL"));
+  LoadResult run = load(kBase + step_of("s", "verify", "source", "true\\u0000; rm -rf /"));
+  EXPECT_TRUE(OneError(run, 17, 7, "\"run\" contains a NUL byte"));
+  LoadResult addr = load(R"([runbook]
+name = "orders"
+[sites.main.hosts.db]
+address = "10.0.0.1\u0000"
+identity = "~/.ssh/k\u0000"
+[sites.dr.hosts.db]
+address = "local"
+[replication]
+source = "main"
+target = "dr"
+)");
+  ASSERT_EQ(addr.errors.size(), 2u) << all_errors(addr);
+  EXPECT_EQ(addr.errors[0].str().rfind("rb.toml:4:11: \"address\" contains a NUL", 0), 0u) << all_errors(addr);
+  EXPECT_EQ(addr.errors[1].str().rfind("rb.toml:5:12: \"identity\" contains a NUL", 0), 0u) << all_errors(addr);
+}
+
+TEST(LoadRunbookErrors, ZeroTimeoutIsRejected) {
+  EXPECT_TRUE(OneError(load(kBase + step("timeout = \"0s\"\n")), 18, 11,
+                       "\"timeout\" = \"0s\" is out of range: it must be more than 0s and at most 168h"));
+  EXPECT_TRUE(OneError(load(kBase + step("timeout = \"169h\"\n")), 18, 11, "at most 168h"));
+  EXPECT_TRUE(load(kBase + step("timeout = \"1ms\"\n")).ok());
+}
+
+TEST(LoadRunbookErrors, RetryDelayMayBeZeroButNotHours) {
+  LoadResult r = load(kBase + step("retry_delay = \"0s\"\n"));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.runbook.steps[0].retry_delay, milliseconds(0));
+  EXPECT_TRUE(OneError(load(kBase + step("retry_delay = \"2h\"\n")), 18, 15,
+                       "\"retry_delay\" = \"2h\" is out of range: it must be 0 (retry at once) or more and at most 1h"));
+}
+
+TEST(LoadRunbookErrors, HugeDurationIsNotAnOverflow) {
+  std::string many;
+  for (int i = 0; i < 3000; ++i) many += "1000000000h";
+  EXPECT_TRUE(OneError(load(kBase + step("timeout = \"" + many + "\"\n")), 18, 11, "is not a duration"));
+}
+
+TEST(LoadRunbookErrors, RunbookNameLongerThan64IsRejected) {
+  LoadResult r = load("[runbook]\nname = \"" + std::string(300, 'a') + "\"" + kBase.substr(kBase.find('\n', 10)));
+  EXPECT_TRUE(OneError(r, 2, 8, "runbook name is 300 characters long; at most 64"));
+  EXPECT_TRUE(load("[runbook]\nname = \"" + std::string(64, 'a') + "\"" + kBase.substr(kBase.find('\n', 10))).ok());
+}
+
+// ---------------------------------------------------------------- nesting
+
+TEST(LoadRunbookErrors, DeepDottedKeysAreAnErrorNotAStackOverflow) {
+  // 31 000 levels in 64 KB overflowed the stack inside toml++.
+  std::string key = "a";
+  for (int i = 0; i < 31000; ++i) key += ".a";
+  // Under [replication]: one level more.
+  EXPECT_TRUE(OneError(load(kBase + key + " = 1\n"), 13, 1, "nesting 31002 levels deep"));
+}
+
+TEST(LoadRunbookErrors, DeepTableHeadersInlineTablesAndArraysAreErrors) {
+  std::string header = "[x";
+  for (int i = 0; i < 40; ++i) header += ".\"q.\"";
+  EXPECT_TRUE(OneError(load(kBase + header + "]\n"), 13, 1, "nesting 41 levels deep"));
+  std::string inl = "x = ", close;
+  for (int i = 0; i < 40; ++i) inl += "{ a = ", close += "}";
+  // x is at depth 2 (under [replication]); the 31st inner key reaches 33.
+  EXPECT_TRUE(OneError(load(kBase + inl + "1" + close + "\n"), 13, 5 + 6 * 30 + 2, "nesting 33 levels deep"));
+  std::string arr = "x = " + std::string(100000, '[') + std::string(100000, ']') + "\n";
+  EXPECT_TRUE(OneError(load(kBase + arr), 13, 5 + 31, "nesting 33 levels deep"));
+  std::string tables = "[[a.b.c.d.e.f.g.h]]\ni.j.k.l.m.n.o.p = [[[{q.r.s.t = [[[[{ u.v.w.x.y.z = 1 }]]]]}]]]\n";
+  // 8 + 8 + 3 arrays + 1 table + 4 + 4 arrays + 1 table + 6 = 35: u goes past 32.
+  EXPECT_TRUE(OneError(load(kBase + tables), 14, 39, "nesting 33 levels deep"));
+}
+
+TEST(Nesting, StringsAndCommentsDoNotCount) {
+  const std::string text = "a = \"[[[{{{.\\\"...\"\nb = '[[[.'\nc = \"\"\"\n[[[[ ]]]]\n\\\"\"\" {{{{\n\"\"\"\"\n"
+                           "d = '''\n[a.b.c.d]\n''''\n# [[[[[[[[[[[[ x.y.z.w\n\"e.f\".'g.h' = [1.5, 2.5, \"]\", '}']\n";
+  // The deepest real thing: the array's elements, at 3.
+  EXPECT_FALSE(check_nesting(text, 3)) << check_nesting(text, 3)->message;
+  std::optional<NestingError> e = check_nesting(text + "[x.y.z.w]\n", 3);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->where.line, 12);
+  EXPECT_EQ(e->where.column, 1);
+}
+
+TEST(Nesting, TheExamplesPass) {
+  for (const char* ex : {"local", "postgresql", "mariadb"}) {
+    LoadResult r = load_runbook_file(std::string(BATON_SOURCE_DIR) + "/examples/" + ex + "/runbook.toml");
+    EXPECT_TRUE(r.ok()) << ex << all_errors(r);
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -308,6 +309,122 @@ TEST(LocalAgentSecrets, ValuesAreNotInTheCommandLine) {
   EXPECT_EQ(cmdline.find("s3cret-value-42"), std::string::npos) << cmdline;
   EXPECT_NE(cmdline.find("sh -c"), std::string::npos) << cmdline;
   EXPECT_EQ(r.out.substr(r.out.find('\n') + 1), "s3cret-value-42");
+}
+
+}  // namespace
+}  // namespace baton
+
+#include <fcntl.h>
+#include <sys/wait.h>
+
+namespace baton {
+namespace {
+
+// Runs `script` through a LocalAgent from a child process whose controlling
+// terminal is a fresh pseudo-terminal, as when an operator runs Baton.
+// Returns "EXIT TIMED_OUT MS\nSTDERR".
+std::string run_with_a_terminal(const std::string& script) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return "no pty";
+  const std::string slave = ::ptsname(master);
+  int report[2];
+  if (::pipe(report) != 0) return "no pipe";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    int tty = ::open(slave.c_str(), O_RDWR);  // Becomes the controlling terminal.
+    if (tty < 0 || ::ioctl(tty, TIOCSCTTY, 0) != 0) ::_exit(90);
+    auto t0 = Clock::now();
+    CommandResult r = run(script, std::chrono::seconds(5));
+    std::string out = std::to_string(r.exit_code) + " " + std::to_string(r.timed_out) + " " +
+                      std::to_string(ms_since(t0)) + "\n" + r.err;
+    if (::write(report[1], out.data(), out.size()) < 0) ::_exit(91);
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(report[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(report[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  return out;
+}
+
+TEST(LocalAgentTerminal, CommandThatOpensTheTerminalFailsAtOnce) {
+  // Before: the step shared Baton's terminal from a background process
+  // group, the kernel stopped it (SIGTTIN), and it hung until its timeout.
+  std::string r = run_with_a_terminal("exec </dev/tty; read x; echo \"got $x\"");
+  int code = -1, timed_out = -1;
+  long long ms = -1;
+  std::sscanf(r.c_str(), "%d %d %lld", &code, &timed_out, &ms);
+  EXPECT_EQ(timed_out, 0) << r;
+  EXPECT_EQ(code, 2) << r;
+  EXPECT_LT(ms, 2000) << r;
+  EXPECT_NE(r.find("/dev/tty"), std::string::npos) << r;  // The command's own message.
+}
+
+TEST(LocalAgentTerminal, OwnSessionStillKilledWholeOnTimeout) {
+  TempDir t;
+  const std::string pids = t.file("pids");
+  CommandResult r = run("sleep 30 & echo $! > " + pids + "; (sleep 30 & echo $! >> " + pids + "; wait) & wait",
+                        milliseconds(300));
+  EXPECT_TRUE(r.timed_out);
+  std::ifstream in(pids);
+  pid_t p;
+  int n = 0;
+  while (in >> p) {
+    ++n;
+    EXPECT_TRUE(gone_within(p, std::chrono::seconds(5))) << p;
+  }
+  EXPECT_EQ(n, 2);
+  // And in a session of its own: not Baton's.
+  CommandResult s = run("ps -o sid= -p $$; ps -o sid= -p " + std::to_string(::getpid()));
+  std::istringstream sids(s.out);
+  long mine = 0, baton = 0;
+  sids >> mine >> baton;
+  EXPECT_NE(mine, baton) << s.out;
+}
+
+// ---------------------------------------------------------------- large values
+
+TEST(LocalAgentLargeValues, OneMebibyteValueReachesTheCommand) {
+  // Over 128 KiB an environment string broke exec: "exit code 127".
+  const std::string big(1 << 20, 'v');
+  CommandResult r = run("printf %s \"$big\" | wc -c; printf %s \"$small\"", std::chrono::seconds(10),
+                        {{"big", big}, {"small", "s'mall"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1048576\ns'mall");
+  // A command that does not use it runs too, and fd 3 is closed for it.
+  r = run("test ! -e /proc/self/fd/3 && echo fine", std::chrono::seconds(10), {{"big", big}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "fine\n");
+}
+
+TEST(LocalAgentLargeValues, ManyValuesPastArgMaxAndTheLastOfANameWins) {
+  Vars vars;
+  for (int i = 0; i < 40; ++i) vars.emplace_back("v" + std::to_string(i), std::string(100 << 10, 'a' + i % 26));
+  vars.emplace_back("v0", "replaced");  // Later wins, as in sh.
+  vars.emplace_back("v1", std::string(200 << 10, 'z'));
+  CommandResult r = run("echo \"$v0\"; printf %s \"$v1\" | tr -d z | wc -c; printf %s \"$v39\" | wc -c",
+                        std::chrono::seconds(10), vars);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "replaced\n0\n102400\n");
+}
+
+TEST(LocalAgentLargeValues, LargeScriptRuns) {
+  const std::string script = ": '" + std::string(300 << 10, 'x') + "'\necho \"ran $v\"\n";
+  CommandResult r = run(script, std::chrono::seconds(10), {{"v", "too"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ran too\n");
+}
+
+TEST(LocalAgentLargeValues, CommandThatExitsBeforeReadingDoesNotHurtBaton) {
+  // The socket is closed early: no SIGPIPE for the test process (or Baton).
+  CommandResult r = run("exit 4", std::chrono::seconds(10), {{"big", std::string(8 << 20, 'b')}});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
 }
 
 }  // namespace

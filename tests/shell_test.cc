@@ -190,6 +190,34 @@ TEST(ComposeScript, MultiLineScriptSeesVariables) {
   EXPECT_EQ(run_sh(compose_script(c)), "<x\ny>");
 }
 
+TEST(ShellVars, ValuesTooLargeForAnEnvironmentAreNotExported) {
+  // Exported, a 1 MiB value made every program the command started fail
+  // with "Argument list too long".
+  Vars vars = {{"small", "s"}, {"big", std::string(kExportMax + 1, 'b')}, {"edge", std::string(kExportMax, 'e')}};
+  for (int i = 0; i < 20; ++i) vars.emplace_back("m" + std::to_string(i), std::string(60 << 10, 'm'));
+  vars.emplace_back("small", "last wins");
+  std::vector<ShellVar> sv = shell_vars(vars);
+  ASSERT_EQ(sv.size(), 23u);
+  EXPECT_EQ(sv[0].name, "big");
+  EXPECT_FALSE(sv[0].exported);
+  EXPECT_EQ(sv[1].name, "edge");
+  EXPECT_TRUE(sv[1].exported);
+  size_t exported = 0;
+  for (const ShellVar& v : sv) exported += v.exported ? v.name.size() + v.value.size() + 2 : 0;
+  EXPECT_LE(exported, kExportBudget);
+  EXPECT_FALSE(sv[21].exported);  // Past the budget.
+  EXPECT_EQ(sv[22].name, "small");
+  EXPECT_EQ(sv[22].value, "last wins");
+  EXPECT_TRUE(sv[22].exported);
+}
+
+TEST(ShellVars, UnexportedValueIsTheShellsOnlyEvenIfInheritedExported) {
+  Command c;
+  c.vars = {{"big", std::string(kExportMax + 1, 'b')}};
+  c.script = "printf '%s|' \"${#big}\"; sh -c 'printf %s \"${big:-unset}\"'";
+  EXPECT_EQ(run_sh("big=outer; export big\n" + compose_script(c)), std::to_string(kExportMax + 1) + "|unset");
+}
+
 TEST(TruncationMarker, NamesDroppedBytes) {
   std::string m = truncation_marker(12345);
   EXPECT_NE(m.find("12345"), std::string::npos);

@@ -495,3 +495,137 @@ TEST_F(SshAgentTest, SessionHasTcpKeepalive) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, OneMebibyteValuesReachTheCommand) {
+  // In the command line, a value over 128 KiB broke sshd's `sh -c`; and
+  // exported, it broke every program the command started.
+  SshAgent agent(options_for(sshd));
+  Command c = command("printf %s \"$big\" | wc -c; printf %s \"$big_password\" | wc -c; echo \"$small\"");
+  c.vars = {{"big", std::string(1 << 20, 'v')}, {"big_password", std::string(1 << 20, 's')}, {"small", "it's"}};
+  CommandResult r = agent.run(c);
+  ASSERT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1048576\n1048576\nit's\n");
+  // A command that does not use them is not hurt by them.
+  Command other = command("ls / >/dev/null && echo fine");
+  other.vars = c.vars;
+  r = agent.run(other);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "fine\n");
+  // Nor is the session: it stays usable.
+  EXPECT_EQ(agent.run(command("echo again")).out, "again\n");
+}
+
+TEST_F(SshAgentTest, LargeScriptRuns) {
+  SshAgent agent(options_for(sshd));
+  Command c = command(": '" + std::string(300 << 10, 'x') + "'\necho \"ran $v\"\n");
+  c.vars = {{"v", "too"}};
+  CommandResult r = agent.run(c);
+  ASSERT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ran too\n");
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// "@revoked PATTERN TYPE KEY" for the fixture's own host key.
+std::string revoked_line(const SshdFixture& sshd, const std::string& pattern) {
+  const std::string line = sshd.known_hosts_line();
+  return "@revoked " + pattern + " " + line.substr(line.find(' ') + 1);
+}
+
+TEST_F(SshAgentTest, RevokedHostKeyIsRefusedEvenWhenAlsoListed) {
+  const std::string kh = sshd.dir() + "/revoked_known_hosts";
+  spit(kh, sshd.known_hosts_line() + "\n" + revoked_line(sshd, "*") + "\n");
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("host key of main.db (127.0.0.1:" + std::to_string(sshd.port()) + ") is REVOKED"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find(sshd.host_key_fingerprint()), std::string::npos) << err;
+  EXPECT_NE(err.find(kh + ":2 marks as revoked (@revoked * ssh-ed25519 "), std::string::npos) << err;
+  EXPECT_EQ(agent.host_key_status(), "revoked");
+  EXPECT_FALSE(agent.run(command("true")).completed());
+  EXPECT_EQ(agent.connects(), 0);
+}
+
+TEST_F(SshAgentTest, RevokedHostKeyIsNeverAcceptedAsNew) {
+  const std::string kh = sshd.dir() + "/only_revoked_known_hosts";
+  const std::string content = revoked_line(sshd, sshd.host_pattern()) + "\n";
+  spit(kh, content);
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  o.accept_new_host_keys = true;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("is REVOKED"), std::string::npos) << err;
+  EXPECT_EQ(slurp(kh), content);  // Not recorded as a new key.
+  // Nor does a pin override a revocation.
+  o.host_key_pin = sshd.host_key_fingerprint();
+  SshAgent pinned(o);
+  EXPECT_NE(pinned.probe().find("is REVOKED"), std::string::npos);
+}
+
+TEST_F(SshAgentTest, RevocationOfAnotherKeyOrHostDoesNotMatter) {
+  const std::string other = sshd.make_key("retired_host_key");
+  ASSERT_FALSE(other.empty());
+  std::istringstream pub(slurp(other + ".pub"));
+  std::string type, key;
+  pub >> type >> key;
+  const std::string kh = sshd.dir() + "/other_revoked_known_hosts";
+  spit(kh, "@revoked * " + type + " " + key + "\n" + revoked_line(sshd, "other.example.com") + "\n" +
+               sshd.known_hosts_line() + "\n");
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = kh;
+  SshAgent agent(o);
+  EXPECT_EQ(agent.probe(), "");
+  EXPECT_EQ(agent.host_key_status(), "ok");
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, EmptySshAgentGivesAReason) {
+  const std::string sock = sshd.dir() + "/empty-agent.sock";
+  std::string pid_line;
+  {
+    FILE* p = ::popen(("ssh-agent -a " + sock + " -s").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) pid_line += buf;
+    ::pclose(p);
+  }
+  auto at = pid_line.find("SSH_AGENT_PID=");
+  ASSERT_NE(at, std::string::npos) << pid_line;
+  pid_t agent_pid = static_cast<pid_t>(std::atoi(pid_line.c_str() + at + 14));
+  const char* old_sock = std::getenv("SSH_AUTH_SOCK");
+  const char* old_home = std::getenv("HOME");
+  std::string saved_sock = old_sock ? old_sock : "", saved_home = old_home ? old_home : "";
+  ::setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
+  ::setenv("HOME", sshd.scratch_dir().c_str(), 1);  // No default keys either.
+  SshOptions o = options_for(sshd);
+  o.identity.clear();
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  if (old_sock) ::setenv("SSH_AUTH_SOCK", saved_sock.c_str(), 1);
+  else ::unsetenv("SSH_AUTH_SOCK");
+  if (old_home) ::setenv("HOME", saved_home.c_str(), 1);
+  ::kill(agent_pid, SIGTERM);
+  EXPECT_NE(err.find("authentication failed for"), std::string::npos) << err;
+  EXPECT_EQ(err.find(": ;"), std::string::npos) << err;
+  EXPECT_NE(err.find("the ssh-agent at " + sock + " offered no key the server accepted"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace baton

@@ -41,7 +41,8 @@ bool check_hosts(const Runbook& rb, AgentPool& agents) {
 int cmd_check(const Options& o) {
   Runbook rb;
   if (!load_runbook(o.runbook, &rb)) return 2;
-  Roles roles = current_roles(o, rb);
+  Roles roles;
+  if (!current_roles(o, rb, &roles)) return 1;
   AgentPool agents(agent_factory(rb, o));
   bool ok = check_hosts(rb, agents);
   EventBus quiet;

@@ -37,6 +37,12 @@ bool open_state(const Options& o, const Runbook& rb, StateDir* dir) {
   return err.empty();
 }
 
+bool read_state(const Options& o, const Runbook& rb, StateDir* dir) {
+  std::string err = StateDir::open_to_read(state_root(o.state_dir), rb.name, dir);
+  if (!err.empty()) fail(err);
+  return err.empty();
+}
+
 bool last_run(const StateDir& dir, RunSummary* out, std::vector<Json>* records) {
   std::vector<std::string> ids = list_runs(dir.path());
   if (ids.empty()) return false;
@@ -116,12 +122,11 @@ bool ask_on_terminal(const std::string& question) {
 
 Roles initial_roles(const Runbook& rb) { return Roles{rb.source, rb.target, ""}; }
 
-Roles current_roles(const Options& o, const Runbook& rb) {
-  const std::string root = state_root(o.state_dir);
+bool current_roles(const Options& o, const Runbook& rb, Roles* out) {
   StateDir dir;
-  if (::access((root + "/" + rb.name).c_str(), F_OK) == 0 && StateDir::open(root, rb.name, &dir).empty())
-    return dir.load_roles(initial_roles(rb));
-  return initial_roles(rb);
+  if (!read_state(o, rb, &dir)) return false;
+  *out = dir.load_roles(initial_roles(rb));
+  return true;
 }
 
 }  // namespace baton

@@ -47,6 +47,9 @@ bool load_runbook(const std::string& path, Runbook* out);
 
 // Opens (creating) the runbook's state directory; prints the error.
 bool open_state(const Options& o, const Runbook& rb, StateDir* dir);
+// Opens it to read only, creating nothing (status, history, report);
+// prints the error.
+bool read_state(const Options& o, const Runbook& rb, StateDir* dir);
 
 // The newest run and its journal; false when there is none. A damaged
 // journal sets out->damaged.
@@ -68,7 +71,8 @@ bool ask_on_terminal(const std::string& question);
 // The runbook's [replication] roles, for a runbook with no state yet.
 Roles initial_roles(const Runbook& rb);
 // The roles the state directory holds, or the runbook's; creates nothing.
-Roles current_roles(const Options& o, const Runbook& rb);
+// False (error printed) when the state directory is unsafe.
+bool current_roles(const Options& o, const Runbook& rb, Roles* out);
 // Where current_roles came from: "STATE/roles" or "the runbook's [replication] (no run yet)".
 std::string roles_origin(const Options& o, const Runbook& rb);
 // Does the state directory hold roles?

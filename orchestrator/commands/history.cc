@@ -10,7 +10,7 @@ int cmd_history(const Options& o) {
   Runbook rb;
   if (!load_runbook(o.runbook, &rb)) return 2;
   StateDir dir;
-  if (!open_state(o, rb, &dir)) return 1;
+  if (!read_state(o, rb, &dir)) return 1;
   JsonValue all = JsonValue::array();
   if (!o.json)
     std::printf("%-26s %-13s %-21s %10s  %-34s %-16s %s\n", "RUN", "OPERATION", "STARTED", "DURATION", "OUTCOME",

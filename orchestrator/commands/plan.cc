@@ -15,7 +15,9 @@ int cmd_plan(const Options& o) {
     fail("unknown operation \"" + o.operation + "\"; expected switchover, failover, drill or reverse-sync");
     return 2;
   }
-  std::string text = render_plan(rb, *op, current_roles(o, rb));
+  Roles roles;
+  if (!current_roles(o, rb, &roles)) return 1;
+  std::string text = render_plan(rb, *op, roles);
   // Where the roles shown come from; the plan connects to nothing.
   const std::string origin = "roles from " + roles_origin(o, rb) +
                              (rb.has_probe() ? "; the run probes the hosts first and refuses if they disagree"

@@ -12,7 +12,7 @@ int cmd_report(const Options& o) {
   Runbook rb;
   if (!load_runbook(o.runbook, &rb)) return 2;
   StateDir dir;
-  if (!open_state(o, rb, &dir)) return 1;
+  if (!read_state(o, rb, &dir)) return 1;
   std::vector<std::string> ids = list_runs(dir.path());
   std::string id = o.run.empty() ? (ids.empty() ? "" : ids.back()) : o.run;
   if (id.empty() || std::find(ids.begin(), ids.end(), id) == ids.end()) {

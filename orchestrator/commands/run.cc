@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,7 +20,10 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
             std::optional<MachineEvent> recovery) {
   EventBus bus;
   Journal journal;
-  ::mkdir((dir.path() + "/runs").c_str(), 0700);
+  if (std::string err = dir.make_runs_dir(); !err.empty()) {
+    fail(err);
+    return 1;
+  }
   journal.open(journal_path(dir.path(), id));
   bus.add(&journal);
   const bool tty = ::isatty(STDOUT_FILENO);
@@ -168,6 +172,11 @@ int cmd_resume(const Options& o) {
   std::string id = o.run.empty() ? (ids.empty() ? "" : ids.back()) : o.run;
   if (id.empty()) {
     fail("no run of \"" + rb.name + "\" to resume in " + dir.path());
+    return 2;
+  }
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
+    fail("no run " + id + " of \"" + rb.name + "\" in " + dir.path() +
+         (ids.empty() ? " (no runs yet)" : "; `baton history " + o.runbook + "` lists the runs"));
     return 2;
   }
   // Roles may have changed since an older run: only the latest goes on.

@@ -59,7 +59,7 @@ int cmd_status(const Options& o) {
   Runbook rb;
   if (!load_runbook(o.runbook, &rb)) return 2;
   StateDir dir;
-  if (!open_state(o, rb, &dir)) return 1;
+  if (!read_state(o, rb, &dir)) return 1;
   const Roles r = dir.load_roles(initial_roles(rb));
   const std::string origin = roles_origin(o, rb);
   RunSummary last;
