@@ -71,6 +71,10 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void emit(const RunEvent& e) = 0;
+  // After emit, outside the bus's lock, so that sinks in several threads
+  // may wait here at once (the journal syncs here, one sync for them all).
+  // The event's action begins only after this returns.
+  virtual void settle(const RunEvent&) {}
   // Why this sink can no longer record (disk full, say); empty when fine.
   virtual std::string failure() const { return {}; }
 };
