@@ -19,6 +19,7 @@ std::string_view name(EventKind k) {
     case EventKind::roles_changed: return "roles_changed";
     case EventKind::probed: return "probed";
     case EventKind::notice: return "notice";
+    case EventKind::host_connected: return "host_connected";
     case EventKind::message: return "message";
     case EventKind::run_finished: return "run_finished";
   }
@@ -48,7 +49,9 @@ JsonValue to_json_value(const RunEvent& e) {
     o["max_attempts"] = e.max_attempts;
   }
   field(o, "status", e.status);
-  if (e.kind == EventKind::step_finished || e.kind == EventKind::run_finished) {
+  if (e.started_ms) o["started_ms"] = e.started_ms;
+  if (e.kind == EventKind::step_finished || e.kind == EventKind::run_finished ||
+      e.kind == EventKind::host_connected) {
     o["exit_code"] = e.exit_code;
     o["duration_ms"] = static_cast<long long>(e.duration.count());
   }

@@ -24,6 +24,7 @@ enum class EventKind {
   roles_changed,   // new source/target, stale side
   probed,          // what one host said it is: host, status (role), facts
   notice,          // a step's `baton-notice:` line, for the operator and the report
+  host_connected,  // host, status, attempts, started_ms + duration: a session opened early
   message,         // a note for the operator
   run_finished,    // state, exit code, elapsed
 };
@@ -62,6 +63,7 @@ struct RunEvent {
   bool rollback = false;  // an undo command, not the step itself
   bool uncertain = false; // failed without a known outcome: may have acted
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
+  long long started_ms = 0;  // host_connected: when the connect began, ms since the epoch
 };
 
 // One JSON object, no newline; always valid UTF-8.

@@ -145,6 +145,7 @@ void TerminalProgress::emit(const RunEvent& e) {
       finished_line(e);
       break;
     case EventKind::transition:
+    case EventKind::host_connected:  // a failed one fails the step that needs the host
       break;
   }
   std::fflush(out_);
