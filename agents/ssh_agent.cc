@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -110,6 +109,8 @@ struct StderrFilter {
   std::string pending;
   bool done = false;
   long pgid = 0;
+  bool tagged = false;    // the wrapper's line was seen
+  bool login_sh = false;  // it said the login shell is /bin/sh
   void add(const char* p, std::size_t n) {
     if (done) {
       sink->add(p, n);
@@ -120,7 +121,10 @@ struct StderrFilter {
     if (tag != std::string::npos) {
       auto nl = pending.find('\n', tag);
       if (nl == std::string::npos) return;  // wait for the rest of the line
-      pgid = std::strtol(pending.c_str() + tag + sizeof(kPgidTag) - 1, nullptr, 10);
+      char* end = nullptr;
+      pgid = std::strtol(pending.c_str() + tag + sizeof(kPgidTag) - 1, &end, 10);
+      tagged = true;
+      login_sh = end && std::strncmp(end, " sh\n", 4) == 0;
       sink->add(pending.data(), tag);
       sink->add(pending.data() + nl + 1, pending.size() - nl - 1);
       pending.clear();
@@ -153,25 +157,15 @@ void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const cha
 
 // Run `script` with /bin/sh whatever the login shell is; report the pgid.
 // When the login shell already is /bin/sh, skip the second exec (0.6 ms).
-std::string wrap_for_remote(const std::string& script, bool login_shell_is_sh) {
-  std::string inner = "printf '\\036baton-pgid:%s\\n' \"$$\" >&2\n" + script;
-  return login_shell_is_sh ? inner : "exec /bin/sh -c " + shell_quote(inner);
-}
-
-// Runs a short command on an open session; its stdout, or "" on failure.
-std::string exec_capture(ssh_session s, const char* command) {
-  ssh_channel ch = ssh_channel_new(s);
-  if (!ch) return {};
-  std::string out;
-  if (ssh_channel_open_session(ch) == SSH_OK && ssh_channel_request_exec(ch, command) == SSH_OK) {
-    ssh_channel_send_eof(ch);
-    char buf[512];
-    int n;
-    while ((n = ssh_channel_read(ch, buf, sizeof buf, 0)) > 0 && out.size() < 4096) out.append(buf, static_cast<size_t>(n));
-    ssh_channel_close(ch);
-  }
-  ssh_channel_free(ch);
-  return out;
+// Not known yet (the session's first command): /bin/sh also says whether
+// the login shell ($SHELL, which sshd sets) is /bin/sh itself, in the pgid
+// line, so no command of its own is spent finding out.
+std::string wrap_for_remote(const std::string& script, std::optional<bool> login_shell_is_sh) {
+  if (login_shell_is_sh.value_or(false)) return "printf '\\036baton-pgid:%s\\n' \"$$\" >&2\n" + script;
+  const std::string tag = login_shell_is_sh ? "printf '\\036baton-pgid:%s\\n' \"$$\" >&2\n"
+                                            : "if [ \"${SHELL:-}\" -ef /bin/sh ]; then printf '\\036baton-pgid:%s sh\\n' \"$$\" >&2; "
+                                              "else printf '\\036baton-pgid:%s\\n' \"$$\" >&2; fi\n";
+  return "exec /bin/sh -c " + shell_quote(tag + script);
 }
 
 // Refused, reset or closed before the session was up: what a restarting
@@ -319,13 +313,6 @@ std::string SshAgent::connect_locked() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
   }
   ++connects_;
-  // Once per session: is the login shell /bin/sh itself?
-  const std::string shells = exec_capture(s, "readlink -f /proc/$$/exe; readlink -f /bin/sh");
-  std::istringstream lines(shells);
-  std::string login, sh;
-  std::getline(lines, login);
-  std::getline(lines, sh);
-  login_shell_is_sh_ = !login.empty() && login == sh;
   return {};
 }
 
@@ -729,6 +716,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   err_filter.flush();
   out.finish();
   err.finish();
+  if (!login_shell_is_sh_ && err_filter.tagged) login_shell_is_sh_ = err_filter.login_sh;
   int status = ssh_channel_get_exit_status(ch);
   if (status >= 0) {
     r.exit_code = status;

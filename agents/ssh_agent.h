@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "agents/agent.h"
@@ -91,7 +92,8 @@ class SshAgent : public Agent {
   const SshOptions opts_;
   std::mutex mu_;  // serialises run()/probe(); guards session_
   ssh_session_struct* session_ = nullptr;
-  bool login_shell_is_sh_ = false;  // then scripts skip a second /bin/sh
+  // Then scripts skip a second /bin/sh; learnt from the first command.
+  std::optional<bool> login_shell_is_sh_;
   std::atomic<int> connects_{0};
   std::atomic<int> attempts_{0}, max_attempts_{0};
   std::atomic<bool> stop_{false};

@@ -627,3 +627,23 @@ TEST_F(SshAgentTest, StopConnectingAbandonsAConnectInProgress) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// The first command also finds out whether the login shell is /bin/sh (no
+// command of its own); later ones then skip the second /bin/sh.
+TEST_F(SshAgentTest, LearnsTheLoginShellFromTheFirstCommand) {
+  SshAgent agent(options_for(sshd));
+  CommandResult first = agent.run(command("echo \"$0\""));
+  ASSERT_TRUE(first.completed()) << first.error;
+  EXPECT_EQ(first.out, "/bin/sh\n");  // exec /bin/sh -c ...
+  EXPECT_EQ(first.err, "");           // the wrapper's line is not shown
+  CommandResult second = agent.run(command("echo \"$0\""));
+  ASSERT_TRUE(second.completed()) << second.error;
+  EXPECT_EQ(second.out, "sh\n");  // the login shell itself, as sshd started it
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+}  // namespace
+}  // namespace baton
