@@ -57,7 +57,12 @@ void Journal::open_file() {
     if (rfd >= 0) ::close(rfd);
   }
   if (const char* c = std::getenv("BATON_CRASH_AFTER_RECORD")) crash_after_ = std::atol(c);
-  // The file's name must survive a power cut too: sync runs/ and its parent.
+}
+
+// The file's name must survive a power cut too: sync runs/ and its parent,
+// with the first sync (not at creation: the run's first connects go on
+// meanwhile).
+void Journal::sync_dirs() {
   std::string dir = path_.substr(0, path_.rfind('/'));
   for (int i = 0; i < 2 && !dir.empty(); ++i) {
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -102,6 +107,10 @@ void Journal::settle(const RunEvent& e) {
     const long mine = t_journal == this ? t_record : records_;
     if (synced_ >= mine) return;  // a sync since it was written covered it
     upto = records_;
+  }
+  if (!dirs_synced_) {
+    sync_dirs();
+    dirs_synced_ = true;
   }
   const int rc = ::fdatasync(fd_);
   const int err = errno;
