@@ -79,24 +79,26 @@ for n in $sizes; do
 done
 for k in 1 "$tasks"; do playbook "$k" >"$work/play-$k.yml"; done
 
-run=0
 time_ansible() {  # $1: hosts, $2: tasks
-  run=$((run + 1))
-  local t0 t1
+  local t0 t1 run
+  run=$(mktemp -d "$work/run.XXXXXX")  # fresh state: roles start as main -> dr (subshells: no counter)
   t0=$(now_ms)
-  ansible-playbook -i "$work/hosts-$1.ini" -f "$1" "$work/play-$2.yml" >"$work/ansible-$run.log" 2>&1 ||
-    { echo "bench: ansible-playbook failed:" >&2; tail -30 "$work/ansible-$run.log" >&2; exit 1; }
+  ansible-playbook -i "$work/hosts-$1.ini" -f "$1" "$work/play-$2.yml" >"$run/ansible.log" 2>&1 ||
+    { echo "bench: ansible-playbook failed:" >&2; tail -30 "$run/ansible.log" >&2; exit 1; }
   t1=$(now_ms)
   close_masters
   echo "ansible: group=hosts=$1,steps=$2 ms=$(ms_between "$t0" "$t1")"
 }
 time_baton() {  # $1: hosts, $2: steps
-  run=$((run + 1))
-  local t0 t1
+  local t0 t1 run
+  run=$(mktemp -d "$work/run.XXXXXX")  # fresh state: roles start as main -> dr (subshells: no counter)
   t0=$(now_ms)
-  "$baton" switchover "$work/rb-$1-$2.toml" --state-dir "$work/state-$run" --json >"$work/baton-$run.jsonl" 2>"$work/baton-$run.err" ||
-    { echo "bench: baton failed:" >&2; cat "$work/baton-$run.err" >&2; exit 1; }
+  "$baton" switchover "$work/rb-$1-$2.toml" --state-dir "$run/state" --json >"$run/baton.jsonl" 2>"$run/baton.err" ||
+    { echo "bench: baton failed:" >&2; cat "$run/baton.err" >&2; exit 1; }
   t1=$(now_ms)
+  local ok
+  ok=$(grep -c '"event":"step_finished".*"status":"ok"' "$run/baton.jsonl" || true)
+  [ "$ok" = "$(($1 * $2))" ] || { echo "bench: baton ran $ok steps, not $(($1 * $2)) (see $run)" >&2; exit 1; }
   echo "baton: group=hosts=$1,steps=$2 ms=$(ms_between "$t0" "$t1")"
 }
 

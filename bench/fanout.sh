@@ -38,14 +38,16 @@ runbook() {  # $1: hosts in site dr
   } >"$work/fanout-$1.toml"
 }
 
-run=0
 time_baton() {  # $1: hosts
-  run=$((run + 1))
-  local t0 t1
+  local t0 t1 run
+  run=$(mktemp -d "$work/run.XXXXXX")  # fresh state: roles start as main -> dr (subshells: no counter)
   t0=$(now_ms)
-  "$baton" switchover "$work/fanout-$1.toml" --state-dir "$work/state-$run" --json >"$work/baton-$run.jsonl" 2>"$work/baton-$run.err" ||
-    { echo "bench: baton failed:" >&2; cat "$work/baton-$run.err" >&2; exit 1; }
+  "$baton" switchover "$work/fanout-$1.toml" --state-dir "$run/state" --json >"$run/baton.jsonl" 2>"$run/baton.err" ||
+    { echo "bench: baton failed:" >&2; cat "$run/baton.err" >&2; exit 1; }
   t1=$(now_ms)
+  local ok
+  ok=$(grep -c '"event":"step_finished".*"status":"ok"' "$run/baton.jsonl" || true)
+  [ "$ok" = "$1" ] || { echo "bench: baton ran $ok steps, not $1 (see $run)" >&2; exit 1; }
   echo "baton: group=hosts=$1 ms=$(ms_between "$t0" "$t1")"
 }
 time_plain() {  # $1: hosts
