@@ -49,6 +49,13 @@ class Agent {
   virtual CommandResult run(const Command& cmd) = 0;
   // Connect (if remote) and report; empty string when reachable.
   virtual std::string probe() { return {}; }
+  // Tries the last connect made (0: nothing to connect), and the most it
+  // could have made.
+  virtual int connect_attempts() const { return 0; }
+  virtual int max_connect_attempts() const { return 0; }
+  // From another thread: a connect in progress gives up within about 50 ms,
+  // and every later one fails at once. For shutting down.
+  virtual void stop_connecting() {}
   // "local" or "user@host:port".
   virtual std::string describe() const = 0;
 };

@@ -17,10 +17,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
+#include <random>
+#include <thread>
 #include <vector>
 
 #include "agents/shell.h"
+#include "agents/ssh_config.h"
 
 namespace baton {
 
@@ -111,6 +113,8 @@ struct StderrFilter {
   bool done = false;
   long pgid = 0;
   long long start_ticks = 0;
+  bool tagged = false;    // the wrapper's line was seen
+  bool login_sh = false;  // it said the login shell is /bin/sh
   void add(const char* p, std::size_t n) {
     if (done) {
       sink->add(p, n);
@@ -123,7 +127,9 @@ struct StderrFilter {
       if (nl == std::string::npos) return;  // wait for the rest of the line
       char* end = nullptr;
       pgid = std::strtol(pending.c_str() + tag + sizeof(kPgidTag) - 1, &end, 10);
-      if (end) start_ticks = std::strtoll(end, nullptr, 10);
+      if (end) start_ticks = std::strtoll(end, &end, 10);
+      tagged = true;
+      login_sh = end && std::strncmp(end, " sh\n", 4) == 0;
       sink->add(pending.data(), tag);
       sink->add(pending.data() + nl + 1, pending.size() - nl - 1);
       pending.clear();
@@ -156,14 +162,20 @@ void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const cha
 
 // Run `script` with /bin/sh whatever the login shell is; report the pgid.
 // When the login shell already is /bin/sh, skip the second exec (0.6 ms).
-std::string wrap_for_remote(const std::string& script, bool login_shell_is_sh) {
+// Not known yet (the session's first command): /bin/sh also says whether
+// the login shell ($SHELL, which sshd sets) is /bin/sh itself, in the pgid
+// line, so no command of its own is spent finding out.
+std::string wrap_for_remote(const std::string& script, std::optional<bool> login_shell_is_sh) {
   // The pgid and, where /proc exists, the leader's start time (field 22 of
   // /proc/PID/stat), read with builtins only: no fork per step.
+  const std::string sh_check =
+      login_shell_is_sh ? "" : "if [ \"${SHELL:-}\" -ef /bin/sh ]; then baton_s=' sh'; fi; ";
   std::string inner =
-      "baton_t=0; if read -r baton_l </proc/$$/stat 2>/dev/null; then set -- ${baton_l##*') '}; baton_t=${20}; fi; "
-      "printf '\\036baton-pgid:%s %s\\n' \"$$\" \"$baton_t\" >&2; unset baton_l baton_t; set --\n" +
+      "baton_t=0 baton_s=; if read -r baton_l </proc/$$/stat 2>/dev/null; then set -- ${baton_l##*') '}; "
+      "baton_t=${20}; fi; " + sh_check +
+      "printf '\\036baton-pgid:%s %s%s\\n' \"$$\" \"$baton_t\" \"$baton_s\" >&2; unset baton_l baton_t baton_s; set --\n" +
       script;
-  return login_shell_is_sh ? inner : "exec /bin/sh -c " + shell_quote(inner);
+  return login_shell_is_sh.value_or(false) ? inner : "exec /bin/sh -c " + shell_quote(inner);
 }
 
 // sshd runs the command as one argument of `sh -c`: one argv string, which
@@ -180,7 +192,7 @@ struct RemoteCommand {
 // shows; the others in the command line (reading stdin costs a process),
 // unless the command line would be too long: then everything, script too,
 // goes on stdin.
-RemoteCommand plan_remote(const Command& cmd, bool login_shell_is_sh) {
+RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is_sh) {
   std::vector<ShellVar> plain, secret;
   for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) ? secret : plain).push_back(std::move(v));
   const std::string eval = "eval \"$(cat)\"\n";
@@ -193,20 +205,12 @@ RemoteCommand plan_remote(const Command& cmd, bool login_shell_is_sh) {
   return r;
 }
 
-// Runs a short command on an open session; its stdout, or "" on failure.
-std::string exec_capture(ssh_session s, const char* command) {
-  ssh_channel ch = ssh_channel_new(s);
-  if (!ch) return {};
-  std::string out;
-  if (ssh_channel_open_session(ch) == SSH_OK && ssh_channel_request_exec(ch, command) == SSH_OK) {
-    ssh_channel_send_eof(ch);
-    char buf[512];
-    int n;
-    while ((n = ssh_channel_read(ch, buf, sizeof buf, 0)) > 0 && out.size() < 4096) out.append(buf, static_cast<size_t>(n));
-    ssh_channel_close(ch);
-  }
-  ssh_channel_free(ch);
-  return out;
+// Refused, reset or closed before the session was up: what a restarting
+// sshd, or one dropping connections beyond MaxStartups, looks like.
+bool transient_connect_error(const std::string& e) {
+  return e.find("Connection refused") != std::string::npos ||
+         e.find("Connection reset") != std::string::npos ||
+         e.find("Socket error: disconnected") != std::string::npos;
 }
 
 // A known_hosts line that marks a key revoked.
@@ -323,15 +327,61 @@ std::string SshAgent::probe() {
 }
 
 std::string SshAgent::connect_locked() {
-  ssh_session s = ssh_new();
-  if (!s) return "cannot connect to " + where() + ": out of memory";
+  if (opts_.address.empty()) return "no address given for " + where();
+  const int max = opts_.connection_attempts > 0
+                      ? opts_.connection_attempts
+                      : ssh_config_connection_attempts(ssh_config_files(opts_.ssh_config_file), opts_.address)
+                            .value_or(kDefaultConnectionAttempts);
+  max_attempts_ = max;
+  ssh_session s = nullptr;
   auto fail = [&](const std::string& msg) {
-    ssh_disconnect(s);
-    ssh_free(s);
+    if (s) {
+      ssh_disconnect(s);
+      ssh_free(s);
+    }
     return msg;
   };
+  // Refused or reset before the session is up: sshd may be restarting or
+  // throttling (MaxStartups), so try again after a short, jittered pause.
+  // Host key and authentication failures below are never retried.
+  for (int attempt = 1;; ++attempt) {
+    attempts_ = attempt;
+    if (stop_) return "cannot connect to " + where() + ": stopped";
+    s = ssh_new();
+    if (!s) return "cannot connect to " + where() + ": out of memory";
+    bool retry = false;
+    std::string err = connect_once(s, &retry);
+    if (err.empty()) break;
+    ssh_disconnect(s);
+    ssh_free(s);
+    s = nullptr;
+    if (!retry || attempt >= max || stop_)
+      return "cannot connect to " + where() + ": " + err +
+             (attempt > 1 ? " (tried " + std::to_string(attempt) + " times)" : "");
+    backoff(attempt < 6 ? 50 << (attempt - 1) : 1000);  // 50, 100, 200 ... 1000 ms
+  }
 
-  if (opts_.address.empty()) return fail("no address given for " + where());
+  std::string err = check_host_key_locked(s);
+  if (!err.empty()) return fail(err);
+  err = authenticate_locked(s);
+  if (!err.empty()) return fail(err);
+
+  session_ = s;
+  // Keepalive without a second thread on the session: the kernel probes an
+  // idle connection (after 30 s, every 10 s, 3 tries), so a host that
+  // vanishes mid-command shows as a lost connection within about a minute.
+  if (int fd = ssh_get_fd(s); fd >= 0) {
+    int on = 1, idle = 30, intvl = 10, cnt = 3;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  }
+  ++connects_;
+  return {};
+}
+
+std::string SshAgent::connect_once(ssh_session s, bool* retry) {
   ssh_options_set(s, SSH_OPTIONS_HOST, opts_.address.c_str());
   // ~/.ssh/config first (HostName, Port, User, IdentityFile), then the
   // runbook's explicit values on top: the runbook wins.
@@ -368,40 +418,51 @@ std::string SshAgent::connect_locked() {
     if (!user.empty()) eff_user_ = user;
   }
 
-  if (ssh_connect(s) != SSH_OK)
-    return fail("cannot connect to " + where() + ": " + ssh_get_error(s));
-
-  {
-    std::string kh = option_string(s, SSH_OPTIONS_KNOWNHOSTS);
-    std::lock_guard<std::mutex> lock(info_mu_);
-    if (!kh.empty()) known_hosts_path_ = kh;
+  // Without blocking, so that stop_connecting() is seen within 50 ms; the
+  // deadline is the connect timeout, as libssh's blocking connect has.
+  const auto deadline = Clock::now() + opts_.connect_timeout;
+  ssh_set_blocking(s, 0);
+  int rc;
+  while ((rc = ssh_connect(s)) == SSH_AGAIN) {
+    const auto now = Clock::now();
+    if (stop_) {
+      ssh_set_blocking(s, 1);
+      return "stopped";
+    }
+    if (now >= deadline) {
+      ssh_set_blocking(s, 1);
+      return "Timeout connecting to " + eff_address();
+    }
+    const int flags = ssh_get_poll_flags(s);
+    short events = (flags & SSH_WRITE_PENDING ? POLLOUT : 0) | (flags & SSH_READ_PENDING ? POLLIN : 0);
+    pollfd pfd{ssh_get_fd(s), events ? events : static_cast<short>(POLLIN), 0};
+    const auto left = duration_cast<milliseconds>(deadline - now).count() + 1;
+    if (pfd.fd >= 0) ::poll(&pfd, 1, static_cast<int>(std::min<long long>(50, left)));
+    else std::this_thread::sleep_for(milliseconds(1));
   }
-
-  std::string err = check_host_key_locked(s);
-  if (!err.empty()) return fail(err);
-  err = authenticate_locked(s);
-  if (!err.empty()) return fail(err);
-
-  session_ = s;
-  // Keepalive without a second thread on the session: the kernel probes an
-  // idle connection (after 30 s, every 10 s, 3 tries), so a host that
-  // vanishes mid-command shows as a lost connection within about a minute.
-  if (int fd = ssh_get_fd(s); fd >= 0) {
-    int on = 1, idle = 30, intvl = 10, cnt = 3;
-    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  ssh_set_blocking(s, 1);
+  if (rc != SSH_OK) {
+    std::string err = ssh_get_error(s);
+    *retry = transient_connect_error(err);
+    return err;
   }
-  ++connects_;
-  // Once per session: is the login shell /bin/sh itself?
-  const std::string shells = exec_capture(s, "readlink -f /proc/$$/exe; readlink -f /bin/sh");
-  std::istringstream lines(shells);
-  std::string login, sh;
-  std::getline(lines, login);
-  std::getline(lines, sh);
-  login_shell_is_sh_ = !login.empty() && login == sh;
+  std::string kh = option_string(s, SSH_OPTIONS_KNOWNHOSTS);
+  std::lock_guard<std::mutex> lock(info_mu_);
+  if (!kh.empty()) known_hosts_path_ = kh;
   return {};
+}
+
+void SshAgent::backoff(int ms) {
+  // Jitter (0.5 to 1.5 times) keeps many agents throttled together from
+  // coming back together.
+  std::minstd_rand rng(std::random_device{}());
+  const auto until = Clock::now() + milliseconds(ms / 2 + static_cast<int>(rng() % static_cast<unsigned>(ms + 1)));
+  while (!stop_ && Clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+}
+
+std::string SshAgent::eff_address() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  return eff_address_;
 }
 
 std::string SshAgent::check_host_key_locked(ssh_session s) {
@@ -766,6 +827,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   out.finish();
   r.out_dropped = out.dropped;
   err.finish();
+  if (!login_shell_is_sh_ && err_filter.tagged) login_shell_is_sh_ = err_filter.login_sh;
   int status = ssh_channel_get_exit_status(ch);
   if (status >= 0) {
     r.exit_code = status;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "agents/agent.h"
@@ -24,9 +25,15 @@ struct SshOptions {
   std::string host_key_pin;      // "SHA256:...", optional
   std::string known_hosts_file;  // empty: ~/.ssh/known_hosts
   bool accept_new_host_keys = false;
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};  // per attempt
   std::string ssh_config_file;   // empty: ~/.ssh/config; "none": skip
+  // Tries when a connect is refused or reset before the session is up (a
+  // busy sshd drops connections beyond MaxStartups). 0: ssh_config's
+  // ConnectionAttempts for the host, else kDefaultConnectionAttempts.
+  int connection_attempts = 0;
 };
+
+constexpr int kDefaultConnectionAttempts = 4;
 
 // What the host key check found, for `baton check`.
 enum class HostKeyStatus {
@@ -61,11 +68,19 @@ class SshAgent : public Agent {
   std::string host_key_fingerprint() const;
   // Sessions opened successfully so far (reuse shows as 1 for many runs).
   int connects() const { return connects_.load(); }
+  int connect_attempts() const override { return attempts_.load(); }
+  int max_connect_attempts() const override { return max_attempts_.load(); }
+  void stop_connecting() override { stop_.store(true); }
   // Close the session; the next run() or probe() opens a new one.
   void disconnect();
 
  private:
   std::string connect_locked();
+  // One try: TCP, banner, key exchange; "" or libssh's error. *retry when
+  // another try may succeed (refused, reset).
+  std::string connect_once(ssh_session_struct* s, bool* retry);
+  // Sleeps about `ms`, less if stop_connecting() is called.
+  void backoff(int ms);
   std::string check_host_key_locked(ssh_session_struct* s);
   // "" unless a known_hosts file marks `key` @revoked for this host.
   std::string revoked_locked(ssh_session_struct* s, ssh_key_struct* key, const std::string& fp);
@@ -75,13 +90,17 @@ class SshAgent : public Agent {
   void set_key_state(HostKeyStatus st, const std::string& fingerprint);
   // "main.db (10.0.0.5:22)"
   std::string where() const;
+  std::string eff_address() const;
   std::string user_at() const;
 
   const SshOptions opts_;
   std::mutex mu_;  // serialises run()/probe(); guards session_
   ssh_session_struct* session_ = nullptr;
-  bool login_shell_is_sh_ = false;  // then scripts skip a second /bin/sh
+  // Then scripts skip a second /bin/sh; learnt from the first command.
+  std::optional<bool> login_shell_is_sh_;
   std::atomic<int> connects_{0};
+  std::atomic<int> attempts_{0}, max_attempts_{0};
+  std::atomic<bool> stop_{false};
 
   // Effective values after ~/.ssh/config, for messages and describe().
   mutable std::mutex info_mu_;

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # PostgreSQL 15 planned switchover: Baton against the hand procedure, side by
 # side in one run, under the same writer (../shared/peers/writer.py, which
-# records every acknowledged commit). Prints one line per run in the peers'
-# format, then the medians:
+# records every acknowledged commit); with --peers also repmgr and
+# pg_auto_failover (../shared/peers/repmgr-switchover.sh and
+# pgautofailover-switchover.sh), each round running every tool once. Prints
+# one line per run in the peers' format, then one table of medians:
 #   hand:  write_gap_ms=.. switchover_ms=.. rejoin_ms=.. acked=.. lost=..
 #   baton: write_gap_ms=.. switchover_ms=.. rejoin_ms=.. acked=.. lost=.. total_ms=..
 # For Baton, switchover_ms runs from the command's start to the first write
 # the new primary acknowledged; rejoin_ms is its reverse_sync phase; total_ms
-# the whole command (preflight to the old primary streaming again).
-#   bench/pg-switchover.sh [ROUNDS]      (default 3; as root: the hand script needs it)
+# the whole command (preflight to the old primary streaming again). For the
+# peers, switchover_ms is how long their command runs (rejoin included).
+#   bench/pg-switchover.sh [--peers] [ROUNDS]   (default 3; as root: the peers' scripts need it)
+# PEERS: where the peers' scripts are (default ../shared/peers from the
+# repository root); they are run from there, never copied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 peers=${PEERS:-$root/../shared/peers}
+with_peers=0
+if [ "${1:-}" = --peers ]; then with_peers=1; shift; fi
 rounds=${1:-3}
 py=/usr/bin/python3
 [ -x "$peers/hand-switchover.sh" ] || { echo "bench: $peers/hand-switchover.sh not found (set PEERS)" >&2; exit 1; }
@@ -65,12 +72,26 @@ PY
   rm -f "$work/ready" "$work/acked" "$work/summary.json"
 }
 
+# One peer script, run from its folder; its summary line (or a note on stderr).
+peer_round() {  # $1: script, $2: tag
+  local out
+  out=$( (cd "$peers" && DRYRUN_OUT="$work/repmgr-dry-run.txt" "./$1" "$work") 2>"$work/$2.err" | grep "^$2:" ) ||
+    { echo "bench: $1 failed (its stderr: $work/$2.err):" >&2; tail -5 "$work/$2.err" >&2; return 0; }
+  echo "$out"
+}
+
 lines=()
 for r in $(seq "$rounds"); do
   h=$( (cd "$peers" && ./hand-switchover.sh "$work") 2>/dev/null | grep '^hand:' )
   echo "$h"; lines+=("$h")
   b=$(baton_round)
   echo "$b"; lines+=("$b")
+  if [ "$with_peers" = 1 ]; then
+    for p in repmgr-switchover.sh:repmgr pgautofailover-switchover.sh:pgautofailover; do
+      l=$(peer_round "${p%%:*}" "${p##*:}")
+      [ -n "$l" ] && { echo "$l"; lines+=("$l"); }
+    done
+  fi
 done
 
 printf '%s\n' "${lines[@]}" | "$py" -c '
@@ -80,12 +101,23 @@ for line in sys.stdin:
     tool, rest = line.split(":", 1)
     for kv in rest.split():
         k, v = kv.split("=")
-        if v: rows.setdefault(tool, {}).setdefault(k, []).append(float(v))
+        if v and v != "NA": rows.setdefault(tool, {}).setdefault(k, []).append(float(v))
+def cell(r, k):
+    v = r.get(k)
+    if not v: return "included" if k == "rejoin_ms" else "n/a"
+    return "%g (%g..%g)" % (st.median(v), min(v), max(v)) if len(v) > 1 else "%g" % v[0]
 print()
+print("| tool | runs | write gap ms | switchover ms | rejoin ms | acked | lost |")
+print("|---|---|---|---|---|---|---|")
+names = {"hand": "hand", "baton": "baton", "repmgr": "repmgr", "pgautofailover": "pg_auto_failover"}
 for tool, r in rows.items():
-    print("%-6s median: " % tool + "  ".join("%s=%g" % (k, st.median(v)) for k, v in r.items()))
+    print("| %s | %d | %s | %s | %s | %s | %d |" % (names.get(tool, tool), len(r["write_gap_ms"]), cell(r, "write_gap_ms"),
+          cell(r, "switchover_ms"), cell(r, "rejoin_ms"), cell(r, "acked"), sum(r.get("lost", [0]))))
 h, b = rows["hand"], rows["baton"]
-print("write gap baton/hand: %.2f (target <= 1.5)" % (st.median(b["write_gap_ms"]) / st.median(h["write_gap_ms"])))
-print("baton to a writable new primary: %g ms (target < 1000)" % st.median(b["switchover_ms"]))
-print("lost: hand %d, baton %d" % (sum(h["lost"]), sum(b["lost"])))
+gap = st.median(b["write_gap_ms"]) / st.median(h["write_gap_ms"])
+print()
+print("write gap baton/hand: %.2f (target <= 1.2)%s" % (gap, "" if gap <= 1.2 else "  ABOVE TARGET"))
+w = st.median(b["switchover_ms"])
+print("baton to a writable new primary: %g ms from the command start (target <= 250)%s" % (w, "" if w <= 250 else "  ABOVE TARGET"))
+print("baton whole command (to the old primary streaming again): %g ms" % st.median(b["total_ms"]))
 '

@@ -1,5 +1,6 @@
 #!/bin/sh
-# 200 trivial SSH steps: baton's whole run vs a plain libssh loop, side by side.
+# 200 trivial SSH steps: baton's whole run vs a plain libssh loop, side by side
+# (target: baton at most 1.1 times the loop).
 # Run from anywhere; builds baton and the benchmark into ./build first
 # (BATON_BUILD_DIR to use another build dir).
 #   bench/ssh-steps.sh [--rounds N] [--steps N] [--state-in DIR] [--keep]

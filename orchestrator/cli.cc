@@ -72,6 +72,10 @@ void global_flags(CLI::App& c, Options& o) {
              "Promote even when the measured data loss exceeds the RPO (failover)");
   c.add_flag("--accept-split-brain", o.accept_split_brain,
              "Fail over even though two hosts say they are primary (fences the source)");
+  c.add_option("--connection-attempts", o.connection_attempts,
+               "Tries when an SSH connect is refused or reset (default: [ssh] connection_attempts, "
+               "ssh_config's ConnectionAttempts, else 4)")
+      ->check(CLI::Range(1, 100));
 }
 
 void positionals(CLI::App& c, Args a, Options& o) {
@@ -102,7 +106,7 @@ std::string verb_word(int argc, char** argv) {
     const char* a = argv[i];
     if (a[0] != '-') return a;
     if (std::strchr(a, '=')) continue;
-    for (const char* takes_value : {"--state-dir", "--known-hosts", "--color"})
+    for (const char* takes_value : {"--state-dir", "--known-hosts", "--color", "--connection-attempts"})
       if (std::strcmp(a, takes_value) == 0) ++i;
   }
   return {};

@@ -20,6 +20,7 @@ std::string_view name(EventKind k) {
     case EventKind::roles_changed: return "roles_changed";
     case EventKind::probed: return "probed";
     case EventKind::notice: return "notice";
+    case EventKind::host_connected: return "host_connected";
     case EventKind::message: return "message";
     case EventKind::run_finished: return "run_finished";
   }
@@ -49,7 +50,9 @@ JsonValue to_json_value(const RunEvent& e) {
     o["max_attempts"] = e.max_attempts;
   }
   field(o, "status", e.status);
-  if (e.kind == EventKind::step_finished || e.kind == EventKind::run_finished) {
+  if (e.started_ms) o["started_ms"] = e.started_ms;
+  if (e.kind == EventKind::step_finished || e.kind == EventKind::run_finished ||
+      e.kind == EventKind::host_connected) {
     o["exit_code"] = e.exit_code;
     o["duration_ms"] = static_cast<long long>(e.duration.count());
   }
@@ -94,12 +97,17 @@ JsonValue to_json_value(const RunEvent& e) {
 std::string to_json(const RunEvent& e) { return dump_json(to_json_value(e)); }
 
 void EventBus::emit(const RunEvent& e) {
-  std::lock_guard<std::mutex> lock(mu_);
   RunEvent stamped = e;
-  stamped.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-  for (EventSink* s : sinks_) s->emit(stamped);
+  std::vector<EventSink*> sinks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stamped.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    for (EventSink* s : sinks_) s->emit(stamped);
+    sinks = sinks_;
+  }
+  for (EventSink* s : sinks) s->settle(stamped);
 }
 
 std::string EventBus::failure() const {

@@ -25,6 +25,7 @@ enum class EventKind {
   roles_changed,   // new source/target, stale side
   probed,          // what one host said it is: host, status (role), facts
   notice,          // a step's `baton-notice:` line, for the operator and the report
+  host_connected,  // host, status, attempts, started_ms + duration: a session opened early
   message,         // a note for the operator
   run_finished,    // state, exit code, elapsed
 };
@@ -68,6 +69,7 @@ struct RunEvent {
   long pgid = 0;            // step_process
   long long start_ticks = 0;
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
+  long long started_ms = 0;  // host_connected: when the connect began, ms since the epoch
 };
 
 // One JSON object, no newline; always valid UTF-8.
@@ -77,6 +79,10 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void emit(const RunEvent& e) = 0;
+  // After emit, outside the bus's lock, so that sinks in several threads
+  // may wait here at once (the journal syncs here, one sync for them all).
+  // The event's action begins only after this returns.
+  virtual void settle(const RunEvent&) {}
   // Why this sink can no longer record (disk full, say); empty when fine.
   virtual std::string failure() const { return {}; }
 };

@@ -45,27 +45,6 @@ struct TickerGuard {
 
 }  // namespace
 
-AgentPool::Slot& AgentPool::slot(const Host& h) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& s = slots_[h.label()];
-  if (!s) s = std::make_unique<Slot>();
-  return *s;
-}
-
-Agent& AgentPool::agent(const Host& h) {
-  Slot& s = slot(h);
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (!s.agent) s.agent = factory_(h);
-  return *s.agent;
-}
-
-CommandResult AgentPool::run(const Host& h, const Command& c) {
-  Slot& s = slot(h);
-  std::lock_guard<std::mutex> lock(s.mu);  // One session per host, one user at a time.
-  if (!s.agent) s.agent = factory_(h);
-  return s.agent->run(c);
-}
-
 Executor::Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink& events, ExecutorOptions opts)
     : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)), runbook_dir_(runbook_dir(rb.path)) {
   redactor_.learn(rb_.vars);
@@ -73,7 +52,42 @@ Executor::Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink
     for (const Host& h : s.hosts) redactor_.learn(h.vars);
 }
 
+void Executor::connect_early() {
+  // The probe's hosts first (it asks them all at once), then the steps' in
+  // the order the run needs them; going forward, the steps not done yet,
+  // undoing, the done ones.
+  std::vector<const Host*> hosts;
+  for (const Site& site : rb_.sites)
+    for (const Host& h : site.hosts)
+      if (rb_.probe_for(h)) hosts.push_back(&h);
+  const bool undoing = opts_.recovery == MachineEvent::rollback;
+  auto leave_out = [this, undoing](const Step& s) { return is_done(s.id) != undoing; };
+  const Roles roles = state_.roles_at_start.source.empty() ? state_.roles : state_.roles_at_start;
+  for (const Host* h : hosts_in_use(rb_, op_, roles, leave_out))
+    if (std::find(hosts.begin(), hosts.end(), h) == hosts.end()) hosts.push_back(h);
+  agents_.connect_early(hosts, [this](const AgentPool::Connected& c) {
+    RunEvent e{EventKind::host_connected};
+    e.host = c.host->label();
+    e.status = c.error.empty() ? "ok" : "failed";
+    e.reason = c.error;
+    e.attempt = c.attempts;
+    e.max_attempts = c.max_attempts;
+    e.started_ms = std::chrono::duration_cast<Millis>(c.start.time_since_epoch()).count();
+    e.duration = std::chrono::duration_cast<Millis>(c.end - c.start);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!announced_) {
+        held_events_.push_back(std::move(e));
+        return;
+      }
+    }
+    emit(e);
+  });
+}
+
 void Executor::emit(RunEvent e) {
+  // Nothing about connects after the run's last record.
+  if (e.kind == EventKind::run_finished) agents_.stop_early();
   e.run_id = opts_.run_id;
   if (e.operation.empty()) e.operation = std::string(name(op_));
   {
@@ -89,6 +103,15 @@ void Executor::emit(RunEvent e) {
     }
   }
   events_.emit(e);
+  if (e.kind == EventKind::run_started || e.kind == EventKind::run_resumed) {
+    std::vector<RunEvent> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      announced_ = true;
+      held.swap(held_events_);
+    }
+    for (RunEvent& h : held) emit(std::move(h));
+  }
 }
 
 Roles Executor::roles_in(Phase p) const {
@@ -263,6 +286,7 @@ RunResult Executor::refuse(Machine& m, int code, std::string msg) {
 }
 
 std::optional<RunResult> Executor::begin_fresh(Machine& m) {
+  connect_early();
   // Believe the databases, not our own files: probe before anything.
   Observation o = probe_hosts(rb_, agents_, [this](const Host& h) { return vars_on(h); });
   mask(o);
@@ -348,6 +372,7 @@ std::optional<RunResult> Executor::begin_resume(Machine& m) {
   e.reason = m.failed() ? "failed in " + std::string(m.failed_phase() ? name(*m.failed_phase()) : "?")
                         : "stopped in " + m.state();
   emit(e);
+  if (!aborting) connect_early();
   const Observation o = observe("at the resume");
   // Once undoing has begun, going forward would redo half-undone work.
   if (m.failed() && state_.undo_started && !opts_.recovery)
@@ -507,6 +532,11 @@ RunResult Executor::run(RunState initial) {
   std::condition_variable ticker_cv;
   std::thread ticker([&] { tick_until(&stop_ticker, &ticker_cv); });
   TickerGuard guard{mu_, stop_ticker, ticker_cv, ticker};
+  // Early connects report while the run lasts, and never after it.
+  struct StopEarly {
+    AgentPool& agents;
+    ~StopEarly() { agents.stop_early(); }
+  } stop_early{agents_};
 
   state_ = std::move(initial);
   Listener listener;

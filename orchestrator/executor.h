@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agents/agent.h"
+#include "orchestrator/agent_pool.h"
 #include "orchestrator/events.h"
 #include "orchestrator/probe.h"
 #include "orchestrator/redact.h"
@@ -22,27 +23,6 @@
 #include "states/machine.h"
 
 namespace baton {
-
-// One agent per host, made on first use. Steps on different hosts run in
-// parallel; steps on one host take turns on its agent.
-class AgentPool {
- public:
-  using Factory = std::function<std::unique_ptr<Agent>(const Host&)>;
-  explicit AgentPool(Factory f) : factory_(std::move(f)) {}
-  // Runs on the host's agent, one command at a time per host.
-  CommandResult run(const Host& h, const Command& c);
-  Agent& agent(const Host& h);
-
- private:
-  struct Slot {
-    std::mutex mu;
-    std::unique_ptr<Agent> agent;
-  };
-  Slot& slot(const Host& h);
-  Factory factory_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Slot>> slots_;
-};
 
 // A completed step: its undo runs on the same hosts, whatever roles say later.
 struct DoneStep {
@@ -198,6 +178,9 @@ class Executor {
   void emit_probes(const Observation& o, const std::string& when);
   void mask(Observation& o);
   void tick_until(const bool* stop, std::condition_variable* cv);
+  // Opens the sessions the run needs (probe, steps) in the background;
+  // their events wait for run_started.
+  void connect_early();
 
   const Runbook& rb_;
   Operation op_;
@@ -220,6 +203,8 @@ class Executor {
   // operator's choice on resume.
   std::optional<MachineEvent> pending_recovery_;
   std::chrono::steady_clock::time_point t0_;
+  bool announced_ = false;             // run_started or run_resumed is out; guarded by mu_
+  std::vector<RunEvent> held_events_;  // host_connected before that; guarded by mu_
 };
 
 // The variables a command on host h sees: `v`, then the host's name

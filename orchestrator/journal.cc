@@ -24,35 +24,61 @@ Journal::~Journal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Journal::emit(const RunEvent& e) {
-  if (path_.empty() || !error_.empty()) return;
+namespace {
+
+// Records that must be durable before what follows them: a step (or an
+// undo) starts, roles were saved, the run is over. The others describe,
+// and the next of these syncs them too: a power cut may lose them, which
+// resume handles (a lost result reads as a step in flight, a lost
+// transition as an earlier state whose steps are done).
+bool needs_sync(EventKind k) {
+  return k == EventKind::step_started || k == EventKind::roles_changed || k == EventKind::run_finished;
+}
+
+// The number of the record this thread wrote last, per journal.
+thread_local const void* t_journal = nullptr;
+thread_local long t_record = 0;
+
+}  // namespace
+
+void Journal::open_file() {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd_ < 0) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      error_ = "cannot write journal " + path_ + ": " + std::strerror(errno);
-      return;
-    }
-    // A torn last line from a crash: start ours on a line of its own.
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
-      int rfd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      char last = '\n';
-      if (rfd >= 0 && ::pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
-        if (::write(fd_, "\n", 1) != 1) error_ = "cannot write journal " + path_;
-      if (rfd >= 0) ::close(rfd);
-    }
-    if (const char* c = std::getenv("BATON_CRASH_AFTER_RECORD")) crash_after_ = std::atol(c);
-    // The file's name must survive a power cut too: sync runs/ and its parent.
-    std::string dir = path_.substr(0, path_.rfind('/'));
-    for (int i = 0; i < 2 && !dir.empty(); ++i) {
-      int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-      }
-      dir = dir.substr(0, dir.rfind('/'));
-    }
+    error_ = "cannot write journal " + path_ + ": " + std::strerror(errno);
+    return;
   }
+  // A torn last line from a crash: start ours on a line of its own.
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0 && st.st_size > 0) {
+    int rfd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    char last = '\n';
+    if (rfd >= 0 && ::pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+      if (::write(fd_, "\n", 1) != 1) error_ = "cannot write journal " + path_;
+    if (rfd >= 0) ::close(rfd);
+  }
+  if (const char* c = std::getenv("BATON_CRASH_AFTER_RECORD")) crash_after_ = std::atol(c);
+}
+
+// The file's name must survive a power cut too: sync runs/ and its parent,
+// with the first sync (not at creation: the run's first connects go on
+// meanwhile).
+void Journal::sync_dirs() {
+  std::string dir = path_.substr(0, path_.rfind('/'));
+  for (int i = 0; i < 2 && !dir.empty(); ++i) {
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+}
+
+void Journal::emit(const RunEvent& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (path_.empty() || !error_.empty()) return;
+  if (fd_ < 0) open_file();
+  if (fd_ < 0 || !error_.empty()) return;
   std::string line = to_json(e) + "\n";
   const char* p = line.data();
   size_t left = line.size();
@@ -66,14 +92,52 @@ void Journal::emit(const RunEvent& e) {
     p += n;
     left -= static_cast<size_t>(n);
   }
-  // Durable before the action it announces begins. A record that announces
-  // nothing (a step's result, say) rides along with the next sync: if a
-  // power cut loses it, the step reads as in flight, which resume handles.
-  const bool announces = e.kind == EventKind::run_started || e.kind == EventKind::run_resumed ||
-                         e.kind == EventKind::transition || e.kind == EventKind::step_started ||
-                         e.kind == EventKind::roles_changed || e.kind == EventKind::run_finished;
-  if (announces && ::fdatasync(fd_) != 0) error_ = "cannot sync journal " + path_ + ": " + std::strerror(errno);
-  if (++records_ == crash_after_) ::raise(SIGKILL);  // Crash tests: die at this boundary.
+  t_journal = this;
+  t_record = ++records_;
+  if (records_ == crash_after_) ::raise(SIGKILL);  // Crash tests: die at this boundary.
+}
+
+void Journal::settle(const RunEvent& e) {
+  if (!needs_sync(e.kind)) return;
+  std::lock_guard<std::mutex> one_sync_at_a_time(sync_mu_);
+  long upto = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ < 0 || !error_.empty()) return;
+    const long mine = t_journal == this ? t_record : records_;
+    if (synced_ >= mine) return;  // a sync since it was written covered it
+    upto = records_;
+  }
+  if (!dirs_synced_) {
+    sync_dirs();
+    dirs_synced_ = true;
+  }
+  const int rc = ::fdatasync(fd_);
+  const int err = errno;
+  std::lock_guard<std::mutex> lock(mu_);
+  ++syncs_;
+  if (rc != 0) error_ = "cannot sync journal " + path_ + ": " + std::strerror(err);
+  else synced_ = std::max(synced_, upto);
+}
+
+std::string Journal::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+long Journal::records() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return records_;
+}
+
+long Journal::synced_records() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return synced_;
+}
+
+long Journal::syncs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return syncs_;
 }
 
 JournalRead read_journal(const std::string& path) {

@@ -1,7 +1,11 @@
-// The run journal: one append-only file per run, one JSON record per line,
-// each fsync'd before the action it announces begins. After a crash at any
-// instant it says which step may have been in flight.
+// The run journal: one append-only file per run, one JSON record per line.
+// Every record is written before its action begins, and synced (fdatasync)
+// before a step starts or once the roles changed, with all the records before
+// it: records that only describe (transitions, skips, results) ride along
+// with the next sync. After a crash at any instant it says which step may
+// have been in flight.
 #pragma once
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,15 +26,29 @@ class Journal : public EventSink {
   // starts leaves nothing behind.
   void open(const std::string& path) { path_ = path; }
   void emit(const RunEvent& e) override;
-  // First write error, if any: a run must not go on unrecorded.
-  std::string failure() const override { return error_; }
+  // Syncs when `e` must be durable before its action; threads waiting here
+  // together share one fdatasync.
+  void settle(const RunEvent& e) override;
+  // First write or sync error, if any: a run must not go on unrecorded.
+  std::string failure() const override;
+  // Records written, records known durable, fdatasync calls: for tests.
+  long records() const;
+  long synced_records() const;
+  long syncs() const;
 
  private:
+  void open_file();  // under mu_
   std::string path_;
   int fd_ = -1;
+  mutable std::mutex mu_;  // guards the fields below and writes
   std::string error_;
   long records_ = 0;
+  long synced_ = 0;
+  long syncs_ = 0;
   long crash_after_ = -1;  // test hook: BATON_CRASH_AFTER_RECORD
+  std::mutex sync_mu_;  // one fdatasync at a time; guards dirs_synced_
+  bool dirs_synced_ = false;
+  void sync_dirs();
 };
 
 struct JournalRead {

@@ -59,6 +59,22 @@ std::vector<PlannedPhase> make_plan(const Runbook& rb, Operation op) {
   return plan;
 }
 
+std::vector<const Host*> hosts_in_use(const Runbook& rb, Operation op, const Roles& at_start,
+                                      const std::function<bool(const Step&)>& leave_out) {
+  std::vector<const Host*> out;
+  Roles roles = at_start;
+  for (const PlannedPhase& pp : make_plan(rb, op)) {
+    for (const PlannedStep& ps : pp.steps) {
+      if (!ps.skip.empty() || (leave_out && leave_out(*ps.step))) continue;
+      std::string err;
+      for (const Host* h : resolve_hosts(rb, roles, ps.step->on, &err))
+        if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
+    }
+    if (pp.phase == Phase::promote) roles = roles_after_promote(roles, op);
+  }
+  return out;
+}
+
 Roles roles_after_promote(const Roles& r, Operation op) {
   if (op == Operation::drill || op == Operation::reverse_sync) return r;
   Roles n{r.target, r.source, r.stale};

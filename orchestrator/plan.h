@@ -1,6 +1,7 @@
 // Which steps an operation runs, where, and which it skips and why.
 // Used by `baton plan` and by the executor, so both always agree.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,12 @@ std::vector<PlannedPhase> make_plan(const Runbook& rb, Operation op);
 // Human-readable plan. Roles are those before the run; promote swaps them
 // for the phases after it (except in a drill).
 std::string render_plan(const Runbook& rb, Operation op, const Roles& roles);
+
+// Every host the operation's steps run on, in the order the run first
+// needs them (roles swap after promote, as in a run); steps for which
+// `leave_out` says true (done already) do not count.
+std::vector<const Host*> hosts_in_use(const Runbook& rb, Operation op, const Roles& at_start,
+                                      const std::function<bool(const Step&)>& leave_out = nullptr);
 
 // The roles after a successful promote of this operation.
 Roles roles_after_promote(const Roles& r, Operation op);

@@ -146,6 +146,7 @@ void TerminalProgress::emit(const RunEvent& e) {
       break;
     case EventKind::transition:
     case EventKind::step_process:
+    case EventKind::host_connected:  // a failed one fails the step that needs the host
       break;
   }
   std::fflush(out_);

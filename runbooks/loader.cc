@@ -428,8 +428,9 @@ void load_ssh(Ctx& ctx, const Scope& root, Runbook& rb) {
   const toml::table* t = get_table(ctx, root, "ssh", false);
   if (!t) return;
   Scope s{*t, "[ssh]", loc(*t)};
-  check_keys(ctx, s, {"known_hosts"});
+  check_keys(ctx, s, {"known_hosts", "connection_attempts"});
   if (auto k = get_string(ctx, s, "known_hosts")) rb.known_hosts = *k;
+  if (auto n = get_int(ctx, s, "connection_attempts", 1, 100)) rb.connection_attempts = *n;
 }
 
 // Scalars other than strings are accepted as their TOML text: port = 5432.

@@ -90,6 +90,7 @@ struct Runbook {
   std::optional<Quantity> rpo;  // a duration, bytes or transactions
   std::string rpo_text;         // as written, for reports
   std::string known_hosts;  // [ssh] known_hosts, optional
+  int connection_attempts = 0;  // [ssh] connection_attempts; 0: ssh_config, else the default
   std::vector<Site> sites;
   std::string source;  // roles before any state exists
   std::string target;

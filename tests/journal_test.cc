@@ -2,6 +2,10 @@
 // invalid UTF-8 through) still reads back, resumes and reports as valid JSON.
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "orchestrator/journal.h"
 #include "orchestrator/json.h"
 #include "tests/cli_support.h"
@@ -31,6 +35,76 @@ TEST(Journal, LegacyJournalReadsBackWithEveryRecord) {
   // The Latin-1 byte the old writer let through reads as U+FFFD.
   ASSERT_EQ(st.captures.size(), 1u);
   EXPECT_EQ(st.captures[0].second, "caf\xef\xbf\xbd \x1b[31mred\x1b[0m");
+}
+
+// One sync before each step starts and once roles changed, covering every
+// record before it; descriptive records wait for the next one.
+TEST(Journal, SyncsBeforeEachActionOnlyAndBatchesTheRest) {
+  TempDir d;
+  Journal j;
+  j.open(d.path + "/run.jsonl");
+  EventBus bus;
+  bus.add(&j);
+  auto emit = [&](EventKind k) {
+    RunEvent e{k};
+    bus.emit(e);
+  };
+  for (EventKind k : {EventKind::run_started, EventKind::host_connected, EventKind::transition,
+                      EventKind::phase_entered, EventKind::step_skipped})
+    emit(k);
+  EXPECT_EQ(j.syncs(), 0);
+  emit(EventKind::step_started);  // everything so far is durable before the step runs
+  EXPECT_EQ(j.syncs(), 1);
+  EXPECT_EQ(j.synced_records(), j.records());
+  EXPECT_EQ(j.records(), 6);
+  for (EventKind k : {EventKind::step_finished, EventKind::transition, EventKind::phase_entered, EventKind::message})
+    emit(k);
+  EXPECT_EQ(j.syncs(), 1);
+  EXPECT_EQ(j.synced_records(), 6);
+  emit(EventKind::step_started);
+  emit(EventKind::step_finished);
+  emit(EventKind::roles_changed);
+  EXPECT_EQ(j.synced_records(), j.records());
+  emit(EventKind::transition);
+  emit(EventKind::run_finished);
+  EXPECT_EQ(j.syncs(), 4);
+  EXPECT_EQ(j.synced_records(), j.records());
+  EXPECT_EQ(read_journal(d.path + "/run.jsonl").records.size(), 15u);
+}
+
+// Steps starting on many hosts at once share syncs, and each is durable
+// before its emit returns.
+TEST(Journal, ParallelStepStartsShareSyncs) {
+  TempDir d;
+  Journal j;
+  j.open(d.path + "/run.jsonl");
+  EventBus bus;
+  bus.add(&j);
+  bus.emit(RunEvent{EventKind::run_started});
+  const int n = 32;
+  std::vector<std::thread> ts;
+  std::vector<long> written(n), durable(n);
+  std::mutex mu;
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&, i] {
+      bus.emit(RunEvent{EventKind::step_started});
+      std::lock_guard<std::mutex> lock(mu);
+      durable[i] = j.synced_records();
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(j.records(), n + 1);
+  EXPECT_EQ(j.synced_records(), n + 1);
+  for (int i = 0; i < n; ++i) EXPECT_GE(durable[i], 2) << i;
+  std::printf("[ info ] %d parallel step starts, %ld fdatasync calls\n", n, j.syncs());
+  EXPECT_LE(j.syncs(), n);
+  // Written before any of them syncs: one fdatasync serves them all.
+  const long before = j.syncs();
+  for (int i = 0; i < n; ++i) j.emit(RunEvent{EventKind::step_started});
+  ts.clear();
+  for (int i = 0; i < n; ++i) ts.emplace_back([&] { j.settle(RunEvent{EventKind::step_started}); });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(j.syncs(), before + 1);
+  EXPECT_EQ(j.synced_records(), 2 * n + 1);
 }
 
 TEST(Journal, ValidUtf8ReplacesOnlyWhatIsInvalid) {

@@ -235,6 +235,14 @@ TEST(LoadRunbook, LeavesOptionalRunbookFieldsEmpty) {
   EXPECT_TRUE(r.runbook.vars.empty());
 }
 
+TEST(LoadRunbook, ConnectionAttemptsUnderSsh) {
+  LoadResult r = load(kBase + "[ssh]\nconnection_attempts = 6\n");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.runbook.connection_attempts, 6);
+  EXPECT_EQ(load(kBase).runbook.connection_attempts, 0);  // ssh_config's, else the default
+  EXPECT_TRUE(OneError(load(kBase + "[ssh]\nconnection_attempts = 0\n"), 14, 23, "between 1 and 100"));
+}
+
 TEST(LoadRunbook, AcceptsARunbookWithoutSteps) {
   LoadResult r = load(kBase);
   EXPECT_TRUE(r.ok()) << all_errors(r);

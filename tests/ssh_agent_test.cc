@@ -1,16 +1,22 @@
 // SshAgent against a real OpenSSH sshd on 127.0.0.1 (tests/sshd_fixture.h).
 #include "agents/ssh_agent.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "tests/sshd_fixture.h"
 
@@ -625,6 +631,152 @@ TEST_F(SshAgentTest, EmptySshAgentGivesAReason) {
   EXPECT_NE(err.find("authentication failed for"), std::string::npos) << err;
   EXPECT_EQ(err.find(": ;"), std::string::npos) << err;
   EXPECT_NE(err.find("the ssh-agent at " + sock + " offered no key the server accepted"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace baton
+
+// Connects that are refused or reset before the session is up are tried
+// again (ConnectionAttempts); host key and authentication failures never.
+namespace baton {
+namespace {
+
+TEST_F(SshAgentTest, RefusedConnectIsRetriedUntilSshdIsUp) {
+  sshd.stop();
+  SshOptions o = options_for(sshd);
+  o.connection_attempts = 10;  // 50, 100, 200, 400, 800 ms ... apart: seconds in all
+  SshAgent agent(o);
+  std::string err = "not run";
+  std::thread connecting([&] { err = agent.probe(); });
+  // From this thread: sshd dies with the thread that started it (PDEATHSIG).
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sshd.start(), "");
+  connecting.join();
+  EXPECT_EQ(err, "");
+  EXPECT_GT(agent.connect_attempts(), 1);
+  EXPECT_EQ(agent.max_connect_attempts(), 10);
+  EXPECT_TRUE(agent.run(command("true")).completed());
+}
+
+TEST_F(SshAgentTest, ConnectionAttemptsComeFromSshConfigUnlessSet) {
+  sshd.stop();
+  const std::string cfg = sshd.dir() + "/ssh_config";
+  spit(cfg, "Host other\n  ConnectionAttempts 7\nHost 127.0.0.*\n  ConnectionAttempts 2\nHost *\n  ConnectionAttempts 9\n");
+  SshOptions o = options_for(sshd);
+  o.ssh_config_file = cfg;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("cannot connect to main.db (127.0.0.1:" + std::to_string(sshd.port()) + "): "),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("Connection refused (tried 2 times)"), std::string::npos) << err;
+  EXPECT_EQ(agent.connect_attempts(), 2);
+  o.connection_attempts = 3;  // the runbook or --connection-attempts wins
+  SshAgent set(o);
+  EXPECT_NE(set.probe().find("(tried 3 times)"), std::string::npos);
+  EXPECT_EQ(set.connect_attempts(), 3);
+  o.ssh_config_file = "none";
+  o.connection_attempts = 0;
+  SshAgent by_default(o);
+  by_default.probe();
+  EXPECT_EQ(by_default.connect_attempts(), kDefaultConnectionAttempts);
+}
+
+TEST_F(SshAgentTest, AuthenticationFailureIsNotRetried) {
+  SshOptions o = options_for(sshd);
+  o.identity = sshd.make_key("stranger");
+  o.connection_attempts = 5;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("authentication failed"), std::string::npos) << err;
+  EXPECT_EQ(agent.connect_attempts(), 1);
+  EXPECT_EQ(sshd.connections_accepted(), 1) << sshd.log();
+}
+
+TEST_F(SshAgentTest, HostKeyFailureIsNotRetried) {
+  SshOptions o = options_for(sshd);
+  o.known_hosts_file = sshd.dir() + "/empty_known_hosts";
+  spit(o.known_hosts_file, "");
+  o.connection_attempts = 5;
+  SshAgent agent(o);
+  std::string err = agent.probe();
+  EXPECT_NE(err.find("is unknown"), std::string::npos) << err;
+  EXPECT_EQ(agent.connect_attempts(), 1);
+  EXPECT_EQ(sshd.connections_accepted(), 1) << sshd.log();
+}
+
+// MaxStartups 1:100:1: sshd drops every unauthenticated connection beyond
+// the first, as a busy sshd drops those beyond ten by default.
+TEST(SshAgentThrottled, DroppedConnectsAreRetriedAndAllHostsConnect) {
+  SshdFixture sshd("1:100:1");
+  ASSERT_TRUE(sshd.ok()) << sshd.error();
+  const int n = 8;
+  std::vector<std::unique_ptr<SshAgent>> agents;
+  for (int i = 0; i < n; ++i) {
+    SshOptions o = options_for(sshd);
+    o.connection_attempts = 20;
+    agents.push_back(std::make_unique<SshAgent>(o));
+  }
+  std::vector<std::string> errs(n);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i) ts.emplace_back([&, i] { errs[i] = agents[i]->probe(); });
+  for (auto& t : ts) t.join();
+  int retried = 0;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(errs[i], "") << i;
+    retried += agents[i]->connect_attempts() > 1;
+  }
+  EXPECT_GT(sshd.connections_dropped(), 0) << sshd.log();
+  EXPECT_GT(retried, 0);
+}
+
+// A connect that hangs (the server never answers) gives up soon when told.
+TEST_F(SshAgentTest, StopConnectingAbandonsAConnectInProgress) {
+  // Listening, never accepting: TCP connects, no SSH banner ever comes.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  SshOptions o = options_for(sshd);
+  o.port = ntohs(a.sin_port);
+  o.connect_timeout = 20s;
+  SshAgent agent(o);
+  auto t0 = Clock::now();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(200ms);
+    agent.stop_connecting();
+  });
+  std::string err = agent.probe();
+  stopper.join();
+  auto took = Clock::now() - t0;
+  ::close(fd);
+  EXPECT_NE(err.find("stopped"), std::string::npos) << err;
+  EXPECT_LT(took, 1s);
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// The first command also finds out whether the login shell is /bin/sh (no
+// command of its own); later ones then skip the second /bin/sh.
+TEST_F(SshAgentTest, LearnsTheLoginShellFromTheFirstCommand) {
+  SshAgent agent(options_for(sshd));
+  CommandResult first = agent.run(command("echo \"$0\""));
+  ASSERT_TRUE(first.completed()) << first.error;
+  EXPECT_EQ(first.out, "/bin/sh\n");  // exec /bin/sh -c ...
+  EXPECT_EQ(first.err, "");           // the wrapper's line is not shown
+  CommandResult second = agent.run(command("echo \"$0\""));
+  ASSERT_TRUE(second.completed()) << second.error;
+  EXPECT_EQ(second.out, "sh\n");  // the login shell itself, as sshd started it
+  EXPECT_EQ(agent.connects(), 1);
 }
 
 }  // namespace

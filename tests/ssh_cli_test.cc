@@ -4,9 +4,13 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <map>
+#include <sstream>
 #include <thread>
+#include <vector>
 
 #include "orchestrator/journal.h"
 #include "orchestrator/json.h"
@@ -150,6 +154,138 @@ TEST_F(SshCli, HostDownFailsPreflightNamingHostAndWhatToDo) {
   ASSERT_EQ(dr_.start(), "");
   CommandResult again = baton_cmd("resume", rb);
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+}
+
+
+// Sessions to every host open at once when the run starts, and a throttled
+// sshd (MaxStartups) does not fail the run.
+
+// n host entries (h1..hn) in `site`, all served by one sshd.
+std::string many_hosts(const std::string& site, const SshdFixture& s, int n, const std::string& identity = "") {
+  std::string t;
+  for (int i = 1; i <= n; ++i)
+    t += "[sites." + site + ".hosts.h" + std::to_string(i) + "]\naddress = \"" + s.address() +
+         "\"\nport = " + std::to_string(s.port()) + "\nuser = \"" + s.user() + "\"\nidentity = \"" +
+         (identity.empty() ? s.identity_path() : identity) + "\"\n";
+  return t;
+}
+
+// The --json events of one kind.
+std::vector<Json> events_of(const std::string& out, const std::string& kind) {
+  std::vector<Json> v;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    Json j;
+    if (parse_json(line, &j) && j.str("event") == kind) v.push_back(j);
+  }
+  return v;
+}
+
+const char* kFanoutSteps = R"(
+[[step]]
+id = "check-source"
+phase = "preflight"
+on = "source"
+run = "true"
+
+[[step]]
+id = "check-target"
+phase = "preflight"
+on = "target"
+run = "true"
+
+[[step]]
+id = "promote-all"
+phase = "promote"
+on = "target"
+run = "true"
+)";
+
+struct Fanout {
+  TempDir d;
+  std::string rb, known_hosts;
+  std::string write(const std::string& sites, const std::vector<const SshdFixture*>& servers,
+                    const std::string& ssh_extra = "") {
+    known_hosts = d.path + "/known_hosts";
+    std::string kh;
+    for (const SshdFixture* s : servers) kh += s->known_hosts_line() + "\n";
+    baton::testing::write(known_hosts, kh);
+    rb = d.path + "/rb.toml";
+    baton::testing::write(rb, "[runbook]\nname = \"fanout\"\n" + sites +
+                                  "[replication]\nsource = \"main\"\ntarget = \"dr\"\n[ssh]\nknown_hosts = \"" +
+                                  known_hosts + "\"\n" + ssh_extra + kFanoutSteps);
+    return rb;
+  }
+  CommandResult run(const std::string& flags = "") {
+    return sh(baton() + " switchover " + shell_quote(rb) + " --json --state-dir " + shell_quote(d.path + "/state") +
+              " " + flags);
+  }
+};
+
+TEST(SshFanout, SessionsToEveryHostOpenAtOnceWhenTheRunStarts) {
+  SshdFixture main, dr;
+  ASSERT_TRUE(main.ok()) << main.error();
+  ASSERT_TRUE(dr.ok()) << dr.error();
+  Fanout f;
+  f.write(host_table("main", main) + many_hosts("dr", dr, 6), {&main, &dr});
+  CommandResult r = f.run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<Json> c = events_of(r.out, "host_connected");
+  ASSERT_EQ(c.size(), 7u) << r.out;  // main.db and dr.h1..h6, each once
+  long long last_start = 0, first_end = LLONG_MAX;
+  for (const Json& j : c) {
+    EXPECT_EQ(j.str("status"), "ok") << j.str("reason");
+    EXPECT_EQ(j.num("attempt"), 1);
+    last_start = std::max(last_start, j.num("started_ms"));
+    first_end = std::min(first_end, j.num("started_ms") + j.num("duration_ms"));
+  }
+  // Overlapping: every connect began before the first one ended.
+  EXPECT_LE(last_start, first_end) << r.out;
+  // The steps found the sessions open: sshd saw one connection per host.
+  EXPECT_EQ(dr.connections_accepted(), 6) << dr.log();
+  EXPECT_EQ(events_of(r.out, "step_finished").size(), 13u);  // 1 + 6 + 6
+}
+
+TEST(SshFanout, ThrottledSshdDropsConnectsYetTheRunSucceeds) {
+  SshdFixture main, dr("1:100:1");  // drops every unauthenticated connection beyond one
+  ASSERT_TRUE(main.ok()) << main.error();
+  ASSERT_TRUE(dr.ok()) << dr.error();
+  Fanout f;
+  f.write(host_table("main", main) + many_hosts("dr", dr, 8), {&main, &dr}, "connection_attempts = 20\n");
+  CommandResult r = f.run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_GT(dr.connections_dropped(), 0) << dr.log();
+  int retried = 0;
+  for (const Json& j : events_of(r.out, "host_connected")) {
+    EXPECT_EQ(j.str("status"), "ok") << j.str("reason");
+    EXPECT_EQ(j.num("max_attempts"), 20);
+    retried += j.num("attempt") > 1;
+  }
+  EXPECT_GT(retried, 0) << r.out;
+}
+
+TEST(SshFanout, AuthenticationFailureIsNotRetriedAndFailsTheStepThatNeedsTheHost) {
+  SshdFixture main, dr;
+  ASSERT_TRUE(main.ok()) << main.error();
+  ASSERT_TRUE(dr.ok()) << dr.error();
+  Fanout f;
+  f.write(host_table("main", main) + many_hosts("dr", dr, 1, dr.make_key("stranger")), {&main, &dr});
+  CommandResult r = f.run("--connection-attempts 5");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("step check-target failed on dr.h1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("authentication failed for " + dr.user() + "@dr.h1"), std::string::npos) << r.err;
+  std::vector<Json> c = events_of(r.out, "host_connected");
+  ASSERT_FALSE(c.empty()) << r.out;
+  for (const Json& j : c)
+    if (j.str("host") == "dr.h1") {
+      EXPECT_EQ(j.str("status"), "failed");
+      EXPECT_EQ(j.num("attempt"), 1);
+      EXPECT_EQ(j.num("max_attempts"), 5);
+    }
+  // One connection for the early connect, at most one more if the step
+  // came after it had ended; never a retry of the same connect.
+  EXPECT_LE(dr.connections_accepted(), 2) << dr.log();
 }
 
 }  // namespace

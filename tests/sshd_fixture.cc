@@ -92,16 +92,20 @@ int free_port() {
   return port;
 }
 
+// Listening on 127.0.0.1:port? Read from /proc rather than by connecting,
+// so that sshd's log counts only the connections tests make.
 bool port_accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
+  std::istringstream in(read_all("/proc/net/tcp"));
+  std::string line;
+  char want[32];
+  std::snprintf(want, sizeof want, "0100007F:%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string sl, local, remote, state;
+    f >> sl >> local >> remote >> state;
+    if (local == want && state == "0A") return true;  // 0A: LISTEN
+  }
+  return false;
 }
 
 // pid -> parent pid, from /proc.
@@ -137,8 +141,8 @@ std::vector<pid_t> descendants(pid_t root) {
 
 }  // namespace
 
-SshdFixture::SshdFixture() {
-  error_ = setup();
+SshdFixture::SshdFixture(const std::string& max_startups) {
+  error_ = setup(max_startups);
   if (error_.empty()) error_ = start();
 }
 
@@ -185,7 +189,7 @@ std::string SshdFixture::ensure_user() {
   return {};
 }
 
-std::string SshdFixture::setup() {
+std::string SshdFixture::setup(const std::string& max_startups) {
   if (std::string e = ensure_user(); !e.empty()) return e;
 
   const char* tmp = std::getenv("TMPDIR");
@@ -238,7 +242,7 @@ std::string SshdFixture::setup() {
   cfg += "AllowUsers " + user_ + "\n";
   cfg += "UseDNS no\n";
   cfg += "PrintMotd no\n";
-  cfg += "MaxStartups 100\n";
+  cfg += "MaxStartups " + max_startups + "\n";
   cfg += "MaxSessions 100\n";
   cfg += "LogLevel VERBOSE\n";
   if (!write_all(config_, cfg, 0644)) return "cannot write sshd_config";
@@ -267,6 +271,17 @@ std::string SshdFixture::make_key(const std::string& name) const {
 }
 
 std::string SshdFixture::log() const { return read_all(log_); }
+
+namespace {
+int count_lines_with(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+int SshdFixture::connections_accepted() const { return count_lines_with(log(), "Connection from "); }
+int SshdFixture::connections_dropped() const { return count_lines_with(log(), "past MaxStartups"); }
 
 std::string SshdFixture::start() {
   if (pid_ > 0) return {};

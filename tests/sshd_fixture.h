@@ -15,7 +15,9 @@ namespace baton::testing {
 class SshdFixture {
  public:
   // Sets everything up and starts sshd; check ok() / error().
-  SshdFixture();
+  // `max_startups`: sshd's MaxStartups ("1:100:1" drops every unauthenticated
+  // connection beyond the first).
+  explicit SshdFixture(const std::string& max_startups = "100");
   ~SshdFixture();  // stops sshd, removes the temp dir
   SshdFixture(const SshdFixture&) = delete;
   SshdFixture& operator=(const SshdFixture&) = delete;
@@ -52,9 +54,12 @@ class SshdFixture {
   std::string make_key(const std::string& name) const;
   // sshd's log (-e output).
   std::string log() const;
+  // Connections sshd accepted, and those it dropped (MaxStartups), so far.
+  int connections_accepted() const;
+  int connections_dropped() const;
 
  private:
-  std::string setup();
+  std::string setup(const std::string& max_startups);
   std::string ensure_user();
 
   std::string error_;

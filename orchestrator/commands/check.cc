@@ -16,22 +16,23 @@ namespace {
 bool check_hosts(const Runbook& rb, AgentPool& agents) {
   bool ok = true;
   std::printf("hosts\n");
-  for (const Site& site : rb.sites) {
-    std::vector<std::thread> ts;
-    std::vector<std::string> errs(site.hosts.size());
-    for (size_t i = 0; i < site.hosts.size(); ++i)
-      ts.emplace_back([&, i] { errs[i] = agents.agent(site.hosts[i]).probe(); });
-    for (auto& t : ts) t.join();
-    for (size_t i = 0; i < site.hosts.size(); ++i) {
-      const Host& h = site.hosts[i];
-      Agent& a = agents.agent(h);
-      std::string key;
-      if (auto* ssh = dynamic_cast<SshAgent*>(&a)) key = "host key " + ssh->host_key_status();
-      std::printf("  %s  %-16s %-28s %s\n", errs[i].empty() ? "ok  " : "FAIL", h.label().c_str(),
-                  a.describe().c_str(), key.c_str());
-      if (!errs[i].empty()) std::printf("        %s\n", errs[i].c_str());
-      ok = ok && errs[i].empty();
-    }
+  // Every host of every site at once.
+  std::vector<const Host*> hosts;
+  for (const Site& site : rb.sites)
+    for (const Host& h : site.hosts) hosts.push_back(&h);
+  std::vector<std::thread> ts;
+  std::vector<std::string> errs(hosts.size());
+  for (size_t i = 0; i < hosts.size(); ++i) ts.emplace_back([&, i] { errs[i] = agents.agent(*hosts[i]).probe(); });
+  for (auto& t : ts) t.join();
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const Host& h = *hosts[i];
+    Agent& a = agents.agent(h);
+    std::string key;
+    if (auto* ssh = dynamic_cast<SshAgent*>(&a)) key = "host key " + ssh->host_key_status();
+    std::printf("  %s  %-16s %-28s %s\n", errs[i].empty() ? "ok  " : "FAIL", h.label().c_str(),
+                a.describe().c_str(), key.c_str());
+    if (!errs[i].empty()) std::printf("        %s\n", errs[i].c_str());
+    ok = ok && errs[i].empty();
   }
   return ok;
 }

@@ -91,7 +91,8 @@ std::string hostname() {
 AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
   std::string known_hosts = !o.known_hosts.empty() ? o.known_hosts : rb.known_hosts;
   bool accept_new = o.accept_new_host_keys;
-  return [known_hosts, accept_new](const Host& h) -> std::unique_ptr<Agent> {
+  int attempts = o.connection_attempts ? o.connection_attempts : rb.connection_attempts;
+  return [known_hosts, accept_new, attempts](const Host& h) -> std::unique_ptr<Agent> {
     if (h.is_local()) return std::make_unique<LocalAgent>();
     SshOptions s;
     s.host_label = h.label();
@@ -102,6 +103,7 @@ AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
     s.host_key_pin = h.host_key;
     s.known_hosts_file = known_hosts;
     s.accept_new_host_keys = accept_new;
+    s.connection_attempts = attempts;
     return std::make_unique<SshAgent>(s);
   };
 }

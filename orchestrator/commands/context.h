@@ -23,6 +23,7 @@ struct Options {
   bool accept_new_host_keys = false;
   bool accept_data_loss = false;    // failover past the RPO
   bool accept_split_brain = false;  // failover while two hosts are primary
+  int connection_attempts = 0;  // 0: the runbook's, else ssh_config's, else the default
   // Positional arguments.
   std::string runbook;
   std::string operation;  // plan, graph
