@@ -149,7 +149,11 @@ class Sandbox:
             text = f.read()
         section = "[sites.%s.hosts.db.vars]\n" % site if site else "[vars]\n"
         assert section in text
-        text = text.replace(section, '%s%s = "%s"\n' % (section, name, value), 1)
+        head, body = text.split(section, 1)
+        end = body.find("\n[")
+        block, rest = (body, "") if end < 0 else (body[:end + 1], body[end + 1:])
+        lines = [ln for ln in block.split("\n") if not ln.startswith(name + " = ")]
+        text = head + section + '%s = "%s"\n' % (name, value) + "\n".join(lines) + rest
         with open(self.runbook, "w") as f:
             f.write(text)
 

@@ -136,7 +136,9 @@ class PostgresFailures(PostgresE2E):
         sb.writer_start()
         self.start_sampler()
         time.sleep(0.3)
-        sb.alter_system("dr", "recovery_target_time", sb.one("dr", "SELECT now()::text"), restart=True)
+        # A few seconds ahead: the restarted standby must reach consistency first.
+        sb.alter_system("dr", "recovery_target_time", sb.one("dr", "SELECT (now() + interval '5s')::text"),
+                        restart=True)
         sb.wait("replay to pause at the target",
                 lambda: sb.one("dr", "SELECT pg_get_wal_replay_pause_state()") == "paused", 30)
         r = sb.baton("switchover", "--yes")
@@ -153,6 +155,8 @@ class PostgresFailures(PostgresE2E):
         # 10: main cannot be rewound: warned up front, rebuilt, nothing kept.
         sb.alter_system("main", "wal_log_hints", "off", restart=True)
         sb.writes_on("main")
+        sb.wait("dr to stream again", lambda: sb.one(
+            "dr", "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'") == 1)
         r = self.switchover("main", "dr")
         notes = sb.notices()
         self.assertTrue(any("main.db has wal_log_hints = off and no data checksums" in n for n in notes), notes)
@@ -181,6 +185,8 @@ class PostgresFailures(PostgresE2E):
         sb.alter_system("main", "archive_mode", "on")
         sb.alter_system("main", "archive_command", "while [ -e %s ]; do sleep 0.1; done" % flag, restart=True)
         sb.set_var("stop_timeout_s", "3")
+        sb.wait("dr to stream again", lambda: sb.one(
+            "dr", "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'") == 1)
         sb.writer_start()
         self.start_sampler()
         sb.writes_on("main")
@@ -199,8 +205,9 @@ class PostgresFailures(PostgresE2E):
         self.assertNotIn("was rolled back", r.stderr)
         os.remove(flag)   # the archive works again
         r = sb.baton("resume", "--rollback")
-        self.assert_ok(r, "rollback once the shutdown finished")
-        self.assertIn("was rolled back", r.stderr)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)   # the switchover did not happen
+        self.assertIn("switchover was rolled back", r.stderr)
+        self.assertRegex(r.stdout, r"probe main\.db +primary")
         self.assertFalse(sb.one("main", "SELECT pg_is_in_recovery()"))
         sb.writes_on("main")
         self.assert_nothing_lost("main", sb.acked(), "rolled back switchover")
