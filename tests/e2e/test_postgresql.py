@@ -392,6 +392,21 @@ class PostgresE2E(unittest.TestCase):
         # A loose bound: the sandbox shares 2 cores with the test.
         self.assertLess(summary["max_gap_ms"], 3000, out)
 
+        # Another machine (a fresh state directory) runs the next switchover:
+        # it takes the roles from the probe.
+        other = os.path.join(sb.dir, "state2")
+        os.mkdir(other, 0o700)
+        r = subprocess.run([BATON, "switchover", sb.runbook, "--state-dir", other, "--yes"], capture_output=True,
+                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("no roles stored yet: the probe sees main.db primary", r.stdout)
+        self.assertFalse(sb.one("dr", "SELECT pg_is_in_recovery()"))
+        self.assertTrue(sb.one("main", "SELECT pg_is_in_recovery()"))
+        # The first state directory is now behind the hosts: it says so.
+        r = sb.baton("switchover", "--yes")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("baton adopt %s --source dr" % sb.runbook, r.stderr)
+
     def test_failover_after_kill9_then_reverse_sync(self):
         sb = self.sb
         sb.writer_start()
@@ -621,6 +636,15 @@ class PostgresE2E(unittest.TestCase):
             r = sb.baton("switchover", "--yes", env={"BATON_CRASH_AFTER_RECORD": str(n)})
             self.assertEqual(r.returncode, -signal.SIGKILL, "expected a SIGKILL after record %d (%s): %s %s"
                              % (n, what, r.stdout, r.stderr))
+            if what == "before the roles are saved":
+                # Scenario 7: killed right after the promote. A rollback refuses
+                # (a promote has no undo), names the promoted host, and leaves
+                # the forward resume open.
+                r = sb.baton("resume", "--rollback")
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("promote step promote-standby promoted %s.db and has no undo" % new, r.stderr)
+                self.assertIn("`baton resume %s` goes on" % sb.runbook, r.stderr)
+                promoted_at = n
             r = sb.baton("resume", "--yes")
             self.assert_ok(r, "resume after a crash after record %d (%s)" % (n, what))
             self.assert_nothing_lost(new, sb.acked(), "crash after %s" % what)
@@ -628,28 +652,25 @@ class PostgresE2E(unittest.TestCase):
             self.assert_primary_and_streaming(new, old)
             log("crash after record %d (%s): resumed in %.0f ms, %s primary" % (n, what, r.elapsed_ms, new))
             old, new = new, old
+        # Killed after the promote again, and the run is aborted: the roles
+        # are recorded as the probe sees them, and the abort names what it
+        # leaves as it is; the next operation starts from there.
+        old, new = new, old
+        r = sb.baton("switchover", "--yes", env={"BATON_CRASH_AFTER_RECORD": str(promoted_at)})
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stdout + r.stderr)
+        r = sb.baton("resume", "--abort")
+        self.assert_ok(r, "abort after the promote")
+        self.assertIn("roles recorded as the probe sees them: source %s, target %s" % (new, old), r.stdout + r.stderr)
+        self.assertIn("stop-app on %s.db" % old, r.stderr)
+        st = sb.status()
+        self.assertEqual((st["source"], st["target"], st["stale"]), (new, old, old))
+        self.assert_ok(sb.baton("reverse-sync", "--yes"), "reverse-sync after the abort")
+        os.remove(os.path.join(sb.app, "stop"))   # app.sh start: what the abort said was left stopped
+        sb.writes_on(new)
+        self.assert_primary_and_streaming(new, old)
         sb.writer_stop()
-        self.assert_nothing_lost(old, sb.acked(), "end")
+        self.assert_nothing_lost(new, sb.acked(), "end")
         self.assert_one_primary()
-
-    def test_switchover_from_an_empty_state_directory_takes_roles_from_the_probe(self):
-        sb = self.sb
-        sb.writer_start()
-        self.switchover("main", "dr")
-        # Another machine (a fresh state directory) runs the next switchover.
-        other = os.path.join(sb.dir, "state2")
-        os.mkdir(other, 0o700)
-        r = subprocess.run([BATON, "switchover", sb.runbook, "--state-dir", other, "--yes"], capture_output=True,
-                           text=True, timeout=300, stdin=subprocess.DEVNULL)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("no roles stored yet: the probe sees dr.db primary", r.stdout)
-        self.assertFalse(sb.one("main", "SELECT pg_is_in_recovery()"))
-        self.assertTrue(sb.one("dr", "SELECT pg_is_in_recovery()"))
-        # The first state directory is now behind the hosts: it says so.
-        r = sb.baton("switchover", "--yes")
-        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
-        self.assertIn("baton adopt %s --source main" % sb.runbook, r.stderr)
-        sb.writer_stop()
 
 
 if __name__ == "__main__":
