@@ -655,7 +655,6 @@ class PostgresE2E(unittest.TestCase):
         # Killed after the promote again, and the run is aborted: the roles
         # are recorded as the probe sees them, and the abort names what it
         # leaves as it is; the next operation starts from there.
-        old, new = new, old
         r = sb.baton("switchover", "--yes", env={"BATON_CRASH_AFTER_RECORD": str(promoted_at)})
         self.assertEqual(r.returncode, -signal.SIGKILL, r.stdout + r.stderr)
         r = sb.baton("resume", "--abort")
