@@ -620,7 +620,7 @@ class PostgresE2E(unittest.TestCase):
         time.sleep(0.3)
         # Roles on record first, so that every run's journal has the same
         # records (a first run also records the roles the probe found).
-        self.assert_ok(sb.baton("adopt", "--source", "main"), "adopt")
+        self.assert_ok(sb.baton("adopt", "--source", "main", "--yes"), "adopt")
         # A clean switchover shows where the journal boundaries are.
         self.switchover("main", "dr")
         ref = sb.records()
