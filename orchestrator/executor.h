@@ -163,6 +163,8 @@ class Executor {
   // -- verdicts (verdicts.cc)
   // Before the promote: may the run lose what was measured? Empty: yes.
   bool data_loss_gate(std::string* why);
+  // For --abort: "" or the completed steps whose undo did not run, by host.
+  std::string not_undone() const;
   void add_verdicts(RunEvent& finished, const std::string& state) const;
 
   // -- shared state

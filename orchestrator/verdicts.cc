@@ -42,6 +42,20 @@ void Executor::add_verdicts(RunEvent& e, const std::string& state) const {
   if (rb_.rpo || state_.data_loss) e.rpo_verdict = judge_rpo(rb_.rpo, state_.data_loss).text;
 }
 
+// What an abort leaves as it is: steps that ran and have an undo that did
+// not run (an application stopped, say), with their hosts.
+std::string Executor::not_undone() const {
+  std::string out;
+  for (const DoneStep& d : state_.done) {
+    const Step* s = find_step(d.id);
+    if (!s || s->undo.empty() || state_.undone.count(d.id)) continue;
+    std::string hosts;
+    for (const std::string& h : d.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
+    out += "\n  " + d.id + " on " + hosts;
+  }
+  return out.empty() ? out : ". These steps ran and were not undone; see to them by hand:" + out;
+}
+
 RunResult Executor::conclude(Machine& m) {
   const std::string st = m.state();
   const std::string rb = rb_.path;
@@ -96,7 +110,7 @@ RunResult Executor::conclude(Machine& m) {
     msg = op + " was rolled back" + (failure_.why.empty() ? "" : " after: " + failure_.why);
   } else if (st == "aborted" && opts_.recovery == MachineEvent::abort) {
     code = 0;  // The operator's call, carried out: the run is over.
-    msg = "run " + opts_.run_id + " aborted; nothing was undone";
+    msg = "run " + opts_.run_id + " aborted; nothing was undone" + not_undone();
   } else {
     msg = op + " ended " + st + (failure_.why.empty() ? "" : ": " + failure_.why);
   }

@@ -353,6 +353,8 @@ TEST(Resume, WaitingRunBlocksEvenADrillAndAbortEndsIt) {
   EXPECT_EQ(a.exit_code, 0) << a.out << a.err;
   EXPECT_NE(a.err.find("aborted"), std::string::npos) << a.err;
   EXPECT_EQ(a.err.find("error"), std::string::npos) << a.err;
+  // What the abort leaves as it is, by step and host: the application is stopped.
+  EXPECT_NE(a.err.find("were not undone; see to them by hand:\n  stop-app on main."), std::string::npos) << a.err;
   EXPECT_EQ(summarize("x", s.records()).state, "aborted");
   EXPECT_EQ(s.baton_cmd("drill").exit_code, 0);  // No longer waiting.
 }

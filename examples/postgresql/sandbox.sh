@@ -189,8 +189,9 @@ EOF
           CREATE TABLE app_smoke (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());"
 
   # dr: a streaming standby, cloned from main.
+  # It streams through the physical slot baton_dr (-C creates it on main).
   as_pg "$PGBIN/pg_basebackup" -d "host=127.0.0.1 port=$MAIN_PGPORT user=postgres application_name=dr" \
-    -D "$DIR/dr/data" -R -X stream -c fast --no-sync || die "pg_basebackup of dr failed"
+    -D "$DIR/dr/data" -R -C -S baton_dr -X stream -c fast --no-sync || die "pg_basebackup of dr failed"
   pgconf "$DIR/dr/data" 127.0.0.2,127.0.0.1 "$DIR/dr/sock" "$DR_PGPORT"
   as_pg "$PGBIN/pg_ctl" -D "$DIR/dr/data" -l "$DIR/dr/postgres.log" -w -t 60 start >/dev/null ||
     die "dr did not start (see $DIR/dr/postgres.log)"
@@ -284,6 +285,8 @@ PGUSER = "postgres"
 PGDATABASE = "postgres"
 repl_user = "postgres"
 max_lag_bytes = "16777216"
+stop_timeout_s = "60"
+require_rewind = "no"
 drill_port = "$DRILL_PORT"
 app_stop = '"$DIR/app/app.sh" stop'
 app_start = '"$DIR/app/app.sh" start'
@@ -307,6 +310,7 @@ PGPORT = "$(port_of $s)"
 pglog = "$DIR/$s/postgres.log"
 drill_dir = "$DIR/$s/drill"
 drill_listen = "$addr"
+replication_slot = "baton_$s"
 EOF
   done
   printf '\n' >>"$rb"
