@@ -339,9 +339,9 @@ std::optional<RunResult> Executor::begin_fresh(Machine& m) {
 std::optional<RunResult> Executor::begin_resume(Machine& m) {
   const bool aborting = opts_.recovery == MachineEvent::abort;
   // Never two copies of one step: one left running by a Baton that died
-  // must end first.
-  if (!aborting)
-    if (std::string busy = still_running(); !busy.empty()) return finish(m, 1, busy);
+  // must end first. An abort waits too: the next operation would otherwise
+  // start beside it, and the roles it records could change under it.
+  if (std::string busy = still_running(); !busy.empty()) return finish(m, 1, busy);
   if (!opts_.yes && !opts_.ask && !opts_.recovery) {
     auto qs = confirmations_needed();
     if (!qs.empty()) {

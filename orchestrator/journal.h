@@ -46,6 +46,7 @@ class Journal : public EventSink {
   long synced_ = 0;
   long syncs_ = 0;
   long crash_after_ = -1;  // test hook: BATON_CRASH_AFTER_RECORD
+  long counted_ = 0;       // records it counts (not host_connected)
   std::mutex sync_mu_;  // one fdatasync at a time; guards dirs_synced_
   bool dirs_synced_ = false;
   void sync_dirs();

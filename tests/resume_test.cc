@@ -166,6 +166,33 @@ TEST(Resume, KillInTheMiddleOfALongStep) {
   EXPECT_NE(e.roles.find("source=dr"), std::string::npos);
 }
 
+TEST(Resume, AnAbortWaitsForAStepBatonLeftRunning) {
+  Sandbox s;
+  std::string cmd = "LONG_STEP=3 " + baton() + " switchover " + shell_quote(s.rb) + " --state-dir " +
+                    shell_quote(s.state) + " >/dev/null 2>&1 & echo $!";
+  pid_t pid = std::stoi(sh(cmd, s.env).out);
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    for (const Json& j : s.records()) seen = seen || (j.str("event") == "step_process" && j.str("step") == "long-step");
+  }
+  ASSERT_TRUE(seen);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The roles an abort records could change under a step still running.
+  CommandResult busy = s.baton_cmd("resume --abort --yes");
+  EXPECT_EQ(busy.exit_code, 1) << busy.out << busy.err;
+  EXPECT_NE(busy.err.find("step long-step of the stopped run is still running"), std::string::npos) << busy.err;
+  CommandResult r;
+  for (int i = 0; i < 100; ++i) {
+    r = s.baton_cmd("resume --abort --yes");
+    if (r.err.find("still running") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(summarize("x", s.records()).state, "aborted");
+}
+
 TEST(Resume, TornLastJournalLineIsToleratedWithAWarning) {
   Sandbox s;
   CommandResult crash = s.baton_cmd("switchover", {{"BATON_CRASH_AFTER_RECORD", "20"}});
