@@ -346,7 +346,7 @@ write_runbook() {
 name = "mariadb-sandbox"
 description = "MariaDB 10.11 GTID primary and replica on loopback (examples/mariadb sandbox)"
 rto = "1m"
-# TODO(engine): rpo = "0 transactions" once measures = "data_loss" exists (replaces vars.rpo_transactions).
+rpo = "0 transactions"
 
 [ssh]
 known_hosts = "$DIR/ssh/known_hosts"
@@ -356,7 +356,6 @@ source = "main"
 target = "dr"
 
 [vars]
-rpo_transactions = "0"
 repl_cnf = "$DIR/secrets/repl.cnf"
 app_user = "app"
 max_lag_seconds = "10"
@@ -370,6 +369,8 @@ app_smoke = '"$DIR/app/app.sh" smoke'
 EOF
   # The example's probe, unchanged (it is not specific to an installation).
   sed -n "/^probe = '''\$/,/^'''\$/p" "$HERE/runbook.toml" >>"$rb"
+  printf '\n' >>"$rb"
+  sed -n '/^\[probe\]$/,/^$/p' "$HERE/runbook.toml" >>"$rb"
   for s in main dr; do
     addr=$(addr_of $s)
     cat >>"$rb" <<EOF

@@ -31,8 +31,8 @@ SANDBOX = os.path.join(ROOT, "examples", "mariadb", "sandbox.sh")
 BATON = os.environ.get("BATON_BINARY") or os.path.join(ROOT, "build", "baton")
 SITES = ("main", "dr")
 ADDRESS = {"main": "127.0.0.1", "dr": "127.0.0.2"}
-LOSS_RE = re.compile(r"^(\d+) transactions lost \(the replica executed up to [0-9,-]*; "
-                     r"the old primary's binlog ends at [0-9,-]*\); RPO (\d+) transactions: (met|missed)$")
+LOSS_RE = re.compile(r"^(\d+) transactions? lost \(the replica executed up to [0-9,-]*; "
+                     r"the old primary's binlog ends at [0-9,-]*\)$")
 
 
 def log(msg):
@@ -98,9 +98,10 @@ class Sandbox:
         r.elapsed_ms = (time.monotonic() - t0) * 1000
         return r
 
-    def status(self):
+    def status(self, waiting=False):
+        """baton status --json; waiting: a run waits to be resumed (exit 3)."""
         r = self.baton("status", "--json")
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == (3 if waiting else 0), (r.returncode, r.stdout, r.stderr)
         return json.loads(r.stdout)
 
     def records(self):
@@ -361,6 +362,13 @@ class MariaDBE2E(unittest.TestCase):
         self.assertEqual(len(loss), 1, loss)
         return loss[0]
 
+    def judged(self):
+        """The last run's measured loss and RPO verdict, as Baton journaled them."""
+        fin = [r for r in self.sb.records() if r.get("event") == "run_finished"]
+        self.assertTrue(fin)
+        step = self.sb.finished("measure-data-loss")
+        return step.get("data_loss"), fin[-1].get("rpo_verdict"), fin[-1].get("rpo")
+
     def kept_dirs(self, site):
         return sorted(d for d in os.listdir(os.path.join(self.sb.dir, site)) if d.startswith("data.before-rebuild."))
 
@@ -499,7 +507,9 @@ class MariaDBE2E(unittest.TestCase):
         loss = self.data_loss()
         m = LOSS_RE.match(loss)
         self.assertTrue(m, loss)
-        self.assertEqual(m.groups(), ("0", "0", "met"), loss)
+        self.assertEqual(m.group(1), "0", loss)
+        self.assertEqual(self.judged(), ("0 transactions", "met (lost 0 transactions)", "0 transactions"))
+        self.assertIn("RPO 0 transactions: met (lost 0 transactions)", r.stdout + r.stderr)
         st = sb.status()
         self.assertEqual((st["source"], st["target"], st["stale"]), ("dr", "main", "main"))
         sb.writes_on("dr")                    # start-app let the writer go on, on dr
@@ -533,20 +543,31 @@ class MariaDBE2E(unittest.TestCase):
         n0 = len(sb.acked())
         sb.wait("writes the replica lacks", lambda: len(sb.acked()) > n0 + 20, 20)
         sb.kill9("main")
+        # rpo = "0 transactions": Baton measures the loss and stops before
+        # the promote; the replica stays read-only until the operator accepts.
         r = sb.baton("failover", "--yes")
-        self.assert_ok(r, "failover")
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertIn("the RPO is 0 transactions", r.stdout + r.stderr)
+        self.assertIn("--accept-data-loss", r.stdout + r.stderr)
+        self.assertEqual(sb.one("dr", "SELECT @@global.read_only"), 1, "promoted although the loss exceeds the RPO")
+        self.assertEqual(sb.status(waiting=True)["source"], "main")
+        r = sb.baton("resume", "--yes", "--accept-data-loss")
+        self.assert_ok(r, "failover resumed with --accept-data-loss")
         loss = self.data_loss()
         m = LOSS_RE.match(loss)
         self.assertTrue(m, loss)
-        n, rpo, verdict = int(m.group(1)), int(m.group(2)), m.group(3)
+        n = int(m.group(1))
         lost = sb.missing("dr", sb.acked())
         # Each acknowledged id is one transaction; at most one more was in
         # flight (committed, not yet acknowledged) when main was killed.
         self.assertGreater(len(lost), 0)
         self.assertTrue(len(lost) <= n <= len(lost) + 1, "measured %d, %d acknowledged ids lost" % (n, len(lost)))
-        self.assertEqual(verdict, "met" if n <= rpo else "missed")
-        self.assertEqual(verdict, "missed")
-        self.assertIn("data_loss = %d transactions lost" % n, sb.baton("report").stdout)
+        measured, verdict, rpo = self.judged()
+        self.assertEqual((measured, verdict, rpo), ("%d transactions" % n, "missed by %d transactions" % n,
+                                                    "0 transactions"))
+        self.assertIn("RPO 0 transactions: missed by %d transactions" % n, r.stdout + r.stderr)
+        self.assertIn("accepted (--accept-data-loss)", sb.baton("report").stdout)
+        self.assertIn("missed by %d transactions" % n, sb.baton("history").stdout)
         sb.writes_on("dr")
 
         rs = sb.baton("reverse-sync", "--yes")
@@ -585,16 +606,20 @@ class MariaDBE2E(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("still takes writes", r.stdout)
         self.assertEqual(sb.one("dr", "SELECT @@global.read_only"), 1, "promoted next to a writable primary")
-        self.assertEqual(sb.status()["source"], "main")
+        self.assertEqual(sb.status(waiting=True)["source"], "main")
         sb.kill9("main")                      # now it is really down
-        r = sb.baton("resume", "--yes")
+        r = sb.baton("resume", "--yes")       # the loss cannot be measured: no promote without consent
+        self.assertEqual(r.returncode, 4, r.stdout + r.stderr)
+        self.assertEqual(sb.one("dr", "SELECT @@global.read_only"), 1, "promoted although the loss is unknown")
+        r = sb.baton("resume", "--yes", "--accept-data-loss")
         self.assert_ok(r, "resume of the failover")
         self.assertEqual(sb.one("dr", "SELECT @@global.read_only"), 0)
         st = sb.status()
         self.assertEqual((st["source"], st["stale"]), ("dr", "main"))
         loss = self.data_loss()
         self.assertRegex(loss, r"^unknown \(the old primary's binlog could not be read; the replica executed up to "
-                               r"[0-9,-]+\); RPO 0 transactions: cannot be judged$")
+                               r"[0-9,-]+\)$")
+        self.assertEqual(self.judged(), ("unknown", "unknown: the loss could not be measured", "0 transactions"))
         sb.sh("sshd-start", "main")
         self.assert_ok(sb.baton("reverse-sync", "--yes"), "reverse-sync")
         self.assert_primary_and_replica("dr", "main")
