@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,9 @@ using Vars = std::vector<std::pair<std::string, std::string>>;
 struct Command {
   std::string script;  // run by /bin/sh -c
   Vars vars;           // become shell variables, quoted by Baton
+  // Variables that are secret although their names do not say so
+  // (is_secret_name): over SSH they travel on stdin, as those do.
+  std::set<std::string> secret_names;
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   std::size_t output_limit = 1 << 20;  // per stream, bytes
   // When it becomes non-zero (a signal number: Baton was asked to stop),

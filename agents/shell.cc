@@ -53,13 +53,6 @@ std::string var_assignments(const std::vector<ShellVar>& vars) {
 
 std::string var_assignments(const Vars& vars) { return var_assignments(shell_vars(vars)); }
 
-bool is_secret_name(const std::string& var_name) {
-  std::string n;
-  for (char c : var_name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* w : {"pass", "secret", "token", "credential", "private", "apikey", "api_key"})
-    if (n.find(w) != std::string::npos) return true;
-  return false;
-}
 
 std::string truncation_marker(std::size_t dropped) {
   return "\n[baton: output truncated, " + std::to_string(dropped) + " more bytes dropped]\n";

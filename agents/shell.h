@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "agents/agent.h"
-#include "runbooks/names.h"  // valid_var_name
+#include "runbooks/names.h"  // valid_var_name, is_secret_name
 
 namespace baton {
 
@@ -38,7 +38,5 @@ std::string var_assignments(const std::vector<ShellVar>& vars);
 std::string compose_script(const Command& cmd);
 // var_assignments(shell_vars(vars)).
 std::string var_assignments(const Vars& vars);
-// Does the name say the value is a secret (password, token, ...)?
-bool is_secret_name(const std::string& var_name);
 
 }  // namespace baton

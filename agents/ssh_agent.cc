@@ -194,7 +194,7 @@ struct RemoteCommand {
 // goes on stdin.
 RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is_sh) {
   std::vector<ShellVar> plain, secret;
-  for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) ? secret : plain).push_back(std::move(v));
+  for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) || cmd.secret_names.count(v.name) ? secret : plain).push_back(std::move(v));
   const std::string eval = "eval \"$(cat)\"\n";
   RemoteCommand r;
   r.stdin_text = var_assignments(secret);

@@ -96,15 +96,16 @@ bool match_line(const std::vector<std::string>& args, const std::string& host) {
 struct Parser {
   const std::string& host;
   std::string include_base;  // ~/.ssh or /etc/ssh
-  std::optional<int> attempts;
+  std::string want;          // the key looked up, lower case
+  std::optional<std::string> found;  // its first value
 
   void file(const std::string& path, int depth) {
-    if (depth > 16 || attempts) return;
+    if (depth > 16 || found) return;
     std::ifstream in(path);
     if (!in) return;
     bool active = true;  // before any Host line: applies to all
     std::string line;
-    while (std::getline(in, line) && !attempts) {
+    while (std::getline(in, line) && !found) {
       size_t b = line.find_first_not_of(" \t\r");
       if (b == std::string::npos || line[b] == '#') continue;
       size_t e = line.find_first_of(" \t=", b);
@@ -123,10 +124,8 @@ struct Parser {
         continue;
       } else if (key == "include") {
         for (const std::string& a : args) include(a, depth);
-      } else if (key == "connectionattempts" && !args.empty()) {
-        char* end = nullptr;
-        long n = std::strtol(args[0].c_str(), &end, 10);
-        if (end && !*end && n >= 1 && n <= 1000) attempts = static_cast<int>(n);
+      } else if (key == want && !args.empty()) {
+        found = args[0];
       }
     }
   }
@@ -136,7 +135,7 @@ struct Parser {
     else if (pattern.empty() || pattern[0] != '/') pattern = include_base + "/" + pattern;
     glob_t g{};
     if (::glob(pattern.c_str(), 0, nullptr, &g) == 0)
-      for (size_t i = 0; i < g.gl_pathc && !attempts; ++i) file(g.gl_pathv[i], depth + 1);
+      for (size_t i = 0; i < g.gl_pathc && !found; ++i) file(g.gl_pathv[i], depth + 1);
     ::globfree(&g);
   }
 };
@@ -149,13 +148,23 @@ std::vector<std::string> ssh_config_files(const std::string& file) {
   return {home() + "/.ssh/config", "/etc/ssh/ssh_config"};
 }
 
+std::optional<std::string> ssh_config_value(const std::vector<std::string>& files, const std::string& host,
+                                            const std::string& key) {
+  for (const std::string& f : files) {
+    Parser p{host, f.rfind("/etc/ssh/", 0) == 0 ? "/etc/ssh" : home() + "/.ssh", lower(key), std::nullopt};
+    p.file(f, 0);
+    if (p.found) return p.found;
+  }
+  return std::nullopt;
+}
+
 std::optional<int> ssh_config_connection_attempts(const std::vector<std::string>& files,
                                                   const std::string& host) {
-  for (const std::string& f : files) {
-    Parser p{host, f.rfind("/etc/ssh/", 0) == 0 ? "/etc/ssh" : home() + "/.ssh", std::nullopt};
-    p.file(f, 0);
-    if (p.attempts) return p.attempts;
-  }
+  std::optional<std::string> v = ssh_config_value(files, host, "ConnectionAttempts");
+  if (!v) return std::nullopt;
+  char* end = nullptr;
+  long n = std::strtol(v->c_str(), &end, 10);
+  if (end && !*end && n >= 1 && n <= 1000) return static_cast<int>(n);
   return std::nullopt;
 }
 

@@ -19,6 +19,11 @@ std::vector<std::string> ssh_config_files(const std::string& file);
 std::optional<int> ssh_config_connection_attempts(const std::vector<std::string>& files,
                                                   const std::string& host);
 
+// The first value of `key` (any case: "Port", "User") for `host` in
+// `files`, as ConnectionAttempts above.
+std::optional<std::string> ssh_config_value(const std::vector<std::string>& files, const std::string& host,
+                                            const std::string& key);
+
 // OpenSSH pattern-list matching: "a*,!b?c" (comma-separated, * and ?, a
 // leading ! negates and wins). True when some positive pattern matches and
 // no negated one does.

@@ -5,6 +5,11 @@
 #include <cstdlib>
 #include <thread>
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include "agents/ssh_config.h"
+
 #include "orchestrator/plan.h"
 
 namespace baton {
@@ -47,9 +52,9 @@ struct TickerGuard {
 
 Executor::Executor(const Runbook& rb, Operation op, AgentPool& agents, EventSink& events, ExecutorOptions opts)
     : rb_(rb), op_(op), agents_(agents), events_(events), opts_(std::move(opts)), runbook_dir_(runbook_dir(rb.path)) {
-  redactor_.learn(rb_.vars);
+  redactor_.learn(rb_.vars, rb_.secret_names);
   for (const Site& s : rb_.sites)
-    for (const Host& h : s.hosts) redactor_.learn(h.vars);
+    for (const Host& h : s.hosts) redactor_.learn(h.vars, rb_.secret_names);
 }
 
 void Executor::connect_early() {
@@ -95,7 +100,7 @@ void Executor::emit(RunEvent e) {
     if (!redactor_.empty()) {
       for (std::string* t : {&e.out_tail, &e.err_tail, &e.reason, &e.hint, &e.data_loss_text}) *t = redactor_.apply(*t);
       for (auto& kv : e.captures) {
-        std::string shown = is_secret_name(kv.first) ? "***" : redactor_.apply(kv.second);
+        std::string shown = is_secret_name(kv.first) || rb_.declared_secret(kv.first) ? "***" : redactor_.apply(kv.second);
         if (shown != kv.second) e.masked_captures.push_back(kv.first);
         kv.second = shown;
       }
@@ -138,18 +143,45 @@ Vars Executor::vars_now(std::optional<Phase> phase) {
   for (const auto& [role, site] : {std::pair<std::string, std::string>{"source", roles.source}, {"target", roles.target}}) {
     const Site* st = rb_.site(site);
     if (!st || st->hosts.empty()) continue;
-    v.emplace_back(role == "source" ? "BATON_SOURCE_ADDRESS" : "BATON_TARGET_ADDRESS", st->hosts[0].address);
+    const std::string up = role == "source" ? "BATON_SOURCE_" : "BATON_TARGET_";
+    const Endpoint ep = ssh_endpoint(st->hosts[0]);
+    v.emplace_back(up + "ADDRESS", st->hosts[0].address);
+    v.emplace_back(up + "PORT", ep.port);
+    v.emplace_back(up + "USER", ep.user);
     for (const auto& [k, val] : st->hosts[0].vars) v.emplace_back(role + "_" + k, val);
   }
   v.emplace_back("BATON_DRILL", op_ == Operation::drill ? "1" : "0");
+  for (const auto& kv : opts_.kept) v.push_back(kv);  // What earlier runs kept.
   for (const auto& kv : state_.captures) v.push_back(kv);
   return v;
 }
 
+Endpoint ssh_endpoint(const Host& h) {
+  static std::mutex mu;
+  static std::map<std::string, Endpoint> known;  // by address, port, user
+  const std::string key = h.address + "\n" + std::to_string(h.port) + "\n" + h.user;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = known.find(key); it != known.end()) return it->second;
+  Endpoint e;
+  const passwd* pw = ::getpwuid(::geteuid());
+  const std::string me = pw ? pw->pw_name : "";
+  if (h.is_local()) {
+    e.user = me;
+  } else {
+    const std::vector<std::string> files = ssh_config_files("");
+    e.port = h.port ? std::to_string(h.port) : ssh_config_value(files, h.address, "Port").value_or("22");
+    e.user = !h.user.empty() ? h.user : ssh_config_value(files, h.address, "User").value_or(me);
+  }
+  return known[key] = e;
+}
+
 Vars with_host(Vars v, const Host& h) {
+  const Endpoint ep = ssh_endpoint(h);
   v.emplace_back("BATON_HOST", h.label());
   v.emplace_back("BATON_HOST_SITE", h.site);
   v.emplace_back("BATON_HOST_ADDRESS", h.address);
+  v.emplace_back("BATON_HOST_PORT", ep.port);
+  v.emplace_back("BATON_HOST_USER", ep.user);
   for (const auto& kv : h.vars) v.push_back(kv);
   return v;
 }

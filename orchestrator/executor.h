@@ -70,6 +70,11 @@ struct ExecutorOptions {
   std::function<bool(const std::string& question)> ask;
   // Persists roles at the moment a promote succeeds. Returns an error.
   std::function<std::string(const Roles&)> save_roles;
+  // Values earlier runs kept (kept.h): every command sees them.
+  Vars kept;
+  // Stores a value for later runs (keep = true, the measured data loss).
+  // Returns an error. nullptr: nothing is kept.
+  std::function<std::string(const std::string& name, const std::string& value)> keep;
   // Set by resume: retry, roll back or abort a failed run.
   std::optional<MachineEvent> recovery;
   // The roles came from the state directory (not the runbook's defaults).
@@ -151,6 +156,8 @@ class Executor {
   // Reports `baton-notice:` lines; returns the output without them.
   std::string take_notices(const Step& s, const Host& h, const std::string& out);
   std::vector<std::string> confirmations_needed() const;
+  // Stores a value for later runs unless it holds a secret; tells why not.
+  void keep_value(const Step& s, const std::string& name, const std::string& value);
 
   // -- rollback (rollback.cc)
   bool rollback(std::string* why);
@@ -208,6 +215,15 @@ class Executor {
   bool announced_ = false;             // run_started or run_resumed is out; guarded by mu_
   std::vector<RunEvent> held_events_;  // host_connected before that; guarded by mu_
 };
+
+// How a host is reached over SSH: the runbook's port and user, else
+// ~/.ssh/config's (Port, User), else 22 and the operator's login. A local
+// host: no port, the operator's login.
+struct Endpoint {
+  std::string port;
+  std::string user;
+};
+Endpoint ssh_endpoint(const Host& h);
 
 // The variables a command on host h sees: `v`, then the host's name
 // (BATON_HOST, BATON_HOST_SITE, BATON_HOST_ADDRESS) and its own [vars].

@@ -28,6 +28,12 @@ std::string skip_reason(const Step& s, Operation op) {
 
 std::vector<const Host*> resolve_hosts(const Runbook& rb, const Roles& roles, const std::string& on,
                                        std::string* err) {
+  std::vector<const Host*> out;
+  if (on == "all") {  // Every host of every site: symmetric checks.
+    for (const Site& s : rb.sites)
+      for (const Host& h : s.hosts) out.push_back(&h);
+    return out;
+  }
   std::string head = on, host;
   if (size_t dot = on.find('.'); dot != std::string::npos) {
     head = on.substr(0, dot);
@@ -37,7 +43,6 @@ std::vector<const Host*> resolve_hosts(const Runbook& rb, const Roles& roles, co
   if (head == "source") site_name = roles.source;
   else if (head == "target") site_name = roles.target;
   const Site* site = rb.site(site_name);
-  std::vector<const Host*> out;
   if (!site) {
     *err = "\"" + on + "\" names no site (source=" + roles.source + ", target=" + roles.target + ")";
     return out;

@@ -8,6 +8,7 @@
 
 #include "orchestrator/events.h"
 #include "orchestrator/executor.h"
+#include "orchestrator/host_command.h"
 
 namespace baton {
 namespace {
@@ -152,9 +153,7 @@ Observation probe_hosts(const Runbook& rb, AgentPool& agents, const std::functio
   auto worker = [&] {
     for (size_t i; (i = next++) < todo.size();) {
       const auto& [h, spec] = todo[i];
-      Command c;
-      c.script = spec.run;
-      c.vars = vars_for(*h);
+      Command c = host_command(rb, *h, spec.run, vars_for(*h));
       c.timeout = spec.timeout;
       c.output_limit = 64 * 1024;
       o.hosts[i] = parse_probe(*h, agents.run(*h, c));

@@ -37,9 +37,11 @@ void Redactor::learn_value(const std::string& value) {
   std::sort(long_.begin(), long_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }
 
-void Redactor::learn(const Vars& vars) {
+void Redactor::learn(const Vars& vars) { learn(vars, {}); }
+
+void Redactor::learn(const Vars& vars, const std::set<std::string>& declared) {
   for (const auto& [k, v] : vars)
-    if (is_secret_name(k)) learn_value(v);
+    if (is_secret_name(k) || declared.count(k)) learn_value(v);
 }
 
 std::string Redactor::apply(std::string text) const {

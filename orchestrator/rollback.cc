@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "orchestrator/executor.h"
+#include "orchestrator/host_command.h"
 #include "orchestrator/plan.h"
 
 namespace baton {
@@ -84,7 +85,8 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
       std::lock_guard<std::mutex> lock(mu_);
       state_.undo_started = true;
     }
-    Command c{undo.run, with_host(vars, *h), undo.timeout};
+    Command c = host_command(rb_, *h, s.undo, with_host(vars, *h), s.run_as);
+    c.timeout = undo.timeout;
     c.stop = opts_.stop;
     const CommandResult r = agents_.run(*h, c);
     const CommandResult shown = masked(r);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "orchestrator/executor.h"
+#include "orchestrator/host_command.h"
 #include "orchestrator/plan.h"
 
 namespace baton {
@@ -79,6 +80,22 @@ std::string Executor::take_notices(const Step& s, const Host& h, const std::stri
   return rest;
 }
 
+void Executor::keep_value(const Step& s, const std::string& var, const std::string& value) {
+  if (!opts_.keep) return;
+  bool secret;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    secret = redactor_.apply(value) != value;
+  }
+  std::string err = secret ? "it holds a secret, and Baton never stores one" : opts_.keep(var, value);
+  if (err.empty()) return;
+  RunEvent e{EventKind::message};
+  e.phase = std::string(name(s.phase));
+  e.step = s.id;
+  e.reason = "not kept for later runs: " + var + " (" + err + ")";
+  emit(e);
+}
+
 std::vector<std::string> Executor::confirmations_needed() const {
   std::vector<std::string> q;
   for (const Step& s : rb_.steps) {
@@ -104,9 +121,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     st.max_attempts = max;
     emit(st);
 
-    Command c;
-    c.script = s.run;
-    c.vars = with_host(vars, h);
+    Command c = host_command(rb_, h, step_script(s), with_host(vars, h), s.run_as);
     c.timeout = s.timeout;
     // A drill's cleanup runs to its end even when Baton is asked to stop.
     if (s.phase != Phase::cleanup) c.stop = opts_.stop;
@@ -131,7 +146,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     }
     if (!unrecorded.empty()) r.error = unrecorded;
     // A secret this step captures is a secret from the moment it is printed.
-    if (!s.capture.empty() && is_secret_name(s.capture)) {
+    if (!s.capture.empty() && (is_secret_name(s.capture) || s.secret)) {
       std::lock_guard<std::mutex> lock(mu_);
       redactor_.learn_value(trim(r.out));
     }
@@ -178,6 +193,11 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
         state_.data_loss = loss;
       }
       emit(fin);
+      if (s.keep) keep_value(s, s.capture, *captured);
+      if (loss && op_ != Operation::drill) {  // For the reverse-sync that follows a failover.
+        keep_value(s, "BATON_LAST_DATA_LOSS", fin.data_loss);
+        keep_value(s, "BATON_LAST_DATA_LOSS_TEXT", loss->text);
+      }
       return true;
     }
     const bool last = a == max || r.stopped_by;

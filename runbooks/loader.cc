@@ -5,6 +5,7 @@
 #include "runbooks/names.h"
 #include "runbooks/nesting.h"
 #include "runbooks/quantity.h"
+#include "runbooks/secret_source.h"
 
 #include <toml++/toml.h>
 
@@ -151,6 +152,7 @@ std::vector<Entry> in_file_order(const toml::table& t) {
 struct Ctx {
   std::string file;
   std::vector<Diagnostic> errors;
+  bool read_values = true;  // { env } and { file }
 
   void error(Location at, std::string message) { errors.push_back({file, at, std::move(message)}); }
 };
@@ -277,7 +279,8 @@ void load_header(Ctx& ctx, const Scope& root, Runbook& rb) {
   const toml::table* t = get_table(ctx, root, "runbook", true);
   if (!t) return;
   Scope s{*t, "[runbook]", loc(*t)};
-  check_keys(ctx, s, {"name", "description", "rto", "rpo"});
+  check_keys(ctx, s, {"name", "description", "rto", "rpo", "prelude"});
+  if (auto p = get_string(ctx, s, "prelude")) rb.prelude = *p;
   if (auto name = get_string(ctx, s, "name", true)) {
     rb.name = *name;
     if (!matches_charset(*name, true))
@@ -320,7 +323,22 @@ std::optional<ProbeSpec> load_probe(Ctx& ctx, const Scope& parent, const std::st
   return p;
 }
 
-void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out);
+void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out,
+               std::set<std::string>& secrets);
+
+// run_as: a user name sudo -u takes; "" means the login user.
+void check_user_name(Ctx& ctx, const toml::node& n, const std::string& u) {
+  bool ok = u.size() <= 32;
+  for (size_t i = 0; i < u.size() && ok; ++i) {
+    char c = u[i];
+    ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         (i > 0 && ((c >= '0' && c <= '9') || c == '-' || c == '.'));
+  }
+  if (!ok)
+    ctx.error(loc(n), "\"run_as\" = " + in_quotes(u) +
+                          " is not a user name (letters, digits, _, . and -, not starting with a digit, "
+                          "at most 32 characters); \"\" runs as the SSH user");
+}
 
 void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const toml::table& t,
                Host& h) {
@@ -328,7 +346,7 @@ void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const to
   h.name = std::string(key.str());
   h.where = loc(t);
   Scope s{t, "[sites." + site + ".hosts." + h.name + "]", h.where};
-  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key", "vars", "probe"});
+  check_keys(ctx, s, {"address", "port", "user", "identity", "host_key", "run_as", "vars", "probe"});
   if (!matches_charset(h.name, true))
     ctx.error(loc(key), "host name " + in_quotes(h.name) + " must use only a-z, 0-9, _ and -");
   if (auto a = get_string(ctx, s, "address", true)) {
@@ -346,7 +364,13 @@ void load_host(Ctx& ctx, const std::string& site, const toml::key& key, const to
                 "(as ssh-keygen -lf prints it), not " +
                     in_quotes(*k));
   }
-  load_vars(ctx, s, h.vars);  // This host's own values (paths, ports).
+  if (auto r = get_string(ctx, s, "run_as")) {
+    h.run_as = *r;
+    check_user_name(ctx, *t.get("run_as"), *r);
+  }
+  std::set<std::string> secret;
+  load_vars(ctx, s, h.vars, secret);  // This host's own values (paths, ports).
+  for (const std::string& n : secret) h.secret_vars.insert(n);
   h.probe = load_probe(ctx, s, s.name.substr(0, s.name.size() - 1) + ".probe]");
 }
 
@@ -361,6 +385,8 @@ void load_site(Ctx& ctx, const toml::key& key, const toml::table& t, Site& site)
   // "on" could not tell the site from the role.
   if (site.name == "source" || site.name == "target")
     ctx.error(loc(key), "site name " + in_quotes(site.name) + " is reserved for the role");
+  if (site.name == "all")  // on = "all" is every host of both sites.
+    ctx.error(loc(key), "site name \"all\" is reserved: on = \"all\" means every host of both sites");
   const toml::node* hosts = t.get("hosts");
   if (hosts && !hosts->is_table()) return wrong_type(ctx, "hosts", *hosts, "a table");
   if (!hosts || hosts->as_table()->empty())
@@ -457,7 +483,47 @@ std::string reserved_problem(std::string_view what, const std::string& name) {
          name + "=... command)";
 }
 
-void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out) {
+std::string base_dir(const std::string& file) {
+  size_t slash = file.rfind('/');
+  return slash == std::string::npos ? "." : file.substr(0, slash == 0 ? 1 : slash);
+}
+
+// { value = "...", secret = true }, { env = "NAME" }, { file = "PATH" }:
+// the value, and whether it is secret (env and file: unless secret = false).
+std::optional<std::string> var_from_table(Ctx& ctx, const std::string& name, const toml::table& t, bool* secret) {
+  Scope s{t, "variable " + in_quotes(name), loc(t)};
+  check_keys(ctx, s, {"value", "env", "file", "secret"});
+  int sources = t.contains("value") + t.contains("env") + t.contains("file");
+  if (sources != 1) {
+    ctx.error(loc(t), "variable " + in_quotes(name) +
+                          " needs exactly one of \"value\", \"env\" (the orchestrator's environment) or "
+                          "\"file\" (a file only you may read)");
+    return std::nullopt;
+  }
+  auto declared = get_bool(ctx, s, "secret");
+  std::optional<std::string> out;
+  std::string why;
+  if (const toml::node* v = t.get("value")) {
+    out = var_text(*v);
+    if (!out) wrong_type(ctx, "value", *v, "a string, number or boolean");
+    *secret = declared.value_or(false);
+  } else if (auto env = get_string(ctx, s, "env")) {
+    if (!valid_var_name(*env))
+      return ctx.error(loc(*t.get("env")), "\"env\" = " + in_quotes(*env) + " is not an environment variable name"),
+             std::nullopt;
+    out = ctx.read_values ? value_from_env(*env, &why) : std::string();
+    if (!out) ctx.error(loc(*t.get("env")), "variable " + in_quotes(name) + ": " + why);
+    *secret = declared.value_or(true);
+  } else if (auto file = get_string(ctx, s, "file")) {
+    out = ctx.read_values ? value_from_file(*file, base_dir(ctx.file), &why) : std::string();
+    if (!out) ctx.error(loc(*t.get("file")), "variable " + in_quotes(name) + ": " + why);
+    *secret = declared.value_or(true);
+  }
+  return out;
+}
+
+void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, std::string>>& out,
+               std::set<std::string>& secrets) {
   const toml::table* t = get_table(ctx, scope, "vars", false);
   if (!t) return;
   for (auto [k, v] : in_file_order(*t)) {
@@ -468,10 +534,17 @@ void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, 
                              "not starting with a digit)");
     else if (std::string bad = reserved_problem("variable name", name); !bad.empty())
       ctx.error(loc(*k), bad);
-    std::optional<std::string> text = var_text(*v);
+    std::optional<std::string> text;
+    bool secret = false;
+    if (v->is_table()) {
+      text = var_from_table(ctx, name, *v->as_table(), &secret);
+      if (!text) continue;
+    } else {
+      text = var_text(*v);
+    }
     if (!text) {
       ctx.error(loc(*v), "variable " + in_quotes(name) +
-                             " must be a string, number or boolean, "
+                             " must be a string, number, boolean or a table such as { env = \"NAME\" }, "
                              "not " +
                              type_name(v->type()));
       continue;
@@ -479,6 +552,7 @@ void load_vars(Ctx& ctx, const Scope& scope, std::vector<std::pair<std::string, 
     if (text->find('\0') != std::string::npos)
       ctx.error(loc(*v), "variable " + in_quotes(name) +
                              " contains a NUL byte, which no shell variable can hold");
+    if (secret) secrets.insert(name);
     out.emplace_back(name, *text);
   }
 }
@@ -598,10 +672,64 @@ void load_identity(Ctx& ctx, const Scope& s, Step& st) {
                 "step id " + in_quotes(*id) + " must use only a-z, 0-9 and -");
   }
   if (auto on = get_string(ctx, s, "on", true)) st.on = *on;
-  if (auto run = get_string(ctx, s, "run", true)) {
+  if (!s.table.contains("run") && !s.table.contains("wait"))
+    ctx.error(s.where, "missing required key \"run\" (or \"wait\") in " + s.name);
+  if (auto run = get_string(ctx, s, "run")) {
     st.run = *run;
     if (run->find_first_not_of(" \t\r\n") == std::string::npos)
       ctx.error(loc(*s.table.get("run")), "\"run\" must not be empty");
+  }
+}
+
+// wait = { until = "CMD", every = "1s", within = "1m" }
+void load_wait(Ctx& ctx, const Scope& s, Step& st, bool timeout_given) {
+  const toml::table* t = get_table(ctx, s, "wait", false);
+  if (!t) return;
+  Wait w;
+  Scope ws{*t, "\"wait\" of " + s.name, loc(*t)};
+  check_keys(ctx, ws, {"until", "every", "within"});
+  if (auto u = get_string(ctx, ws, "until", true)) {
+    w.until = *u;
+    if (u->find_first_not_of(" \t\r\n") == std::string::npos)
+      ctx.error(loc(*t->get("until")), "\"until\" must not be empty: it is the condition to wait for");
+  }
+  if (auto e = get_duration_in(ctx, ws, "every", Millis(1), kMaxRetryDelay, "more than 0s")) w.every = *e;
+  if (auto d = get_duration_in(ctx, ws, "within", Millis(1), kMaxTimeout, "more than 0s")) w.within = *d;
+  if (w.every > w.within && t->contains("every"))
+    ctx.error(loc(*t->get("every")), "\"every\" = " + format_duration_spec(w.every) + " is longer than \"within\" = " +
+                                         format_duration_spec(w.within) + ": the condition would be tried once");
+  // The step's timeout bounds the wait too: it must leave room for it.
+  if (timeout_given && w.within >= st.timeout)
+    ctx.error(loc(*t), "\"within\" = " + format_duration_spec(w.within) + " of \"wait\" is not shorter than the step's "
+                           "\"timeout\" = " + format_duration_spec(st.timeout) + ", which would kill the wait first");
+  else if (!timeout_given)
+    st.timeout = std::max(st.timeout, std::min(kMaxTimeout, w.within + Millis(std::chrono::minutes(1))));
+  st.wait = w;
+}
+
+// capture's companions: secret = true, keep = true (stored for later runs).
+void load_capture_flags(Ctx& ctx, const Scope& s, Step& st) {
+  if (auto v = get_bool(ctx, s, "secret")) {
+    st.secret = *v;
+    if (*v && !s.table.contains("capture"))
+      ctx.error(loc(*s.table.get("secret")), "secret = true marks the step's capture secret, but the step has no "
+                                             "\"capture\"; declare a variable secret in [vars] with { value = ..., secret = true }");
+  }
+  if (auto k = get_bool(ctx, s, "keep")) {
+    st.keep = *k;
+    if (*k && !s.table.contains("capture"))
+      ctx.error(loc(*s.table.get("keep")), "keep = true stores the step's capture for later runs, but the step has no "
+                                           "\"capture\"");
+    else if (*k && (st.secret || is_secret_name(st.capture)))
+      ctx.error(loc(*s.table.get("keep")), "keep = true on the secret capture " + in_quotes(st.capture) +
+                                           ": Baton never stores a secret; capture it again in the run that needs it");
+  }
+}
+
+void load_run_as(Ctx& ctx, const Scope& s, Step& st) {
+  if (auto r = get_string(ctx, s, "run_as")) {
+    st.run_as = *r;
+    check_user_name(ctx, *s.table.get("run_as"), *r);
   }
 }
 
@@ -614,7 +742,8 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   check_keys(ctx, s,
              {"id", "phase", "on", "run", "operations", "drill", "timeout", "retries",
               "retry_delay", "expect_exit", "expect_stdout", "expect_match", "capture",
-              "on_failure", "undo", "confirm", "group", "idempotent", "measures", "hint"});
+              "on_failure", "undo", "confirm", "group", "idempotent", "measures", "hint", "wait", "run_as",
+              "secret", "keep"});
   load_identity(ctx, s, st);
   size_t before_phase = ctx.errors.size();
   load_phase(ctx, s, st);
@@ -627,8 +756,11 @@ void load_step(Ctx& ctx, const toml::table& t, Step& st) {
   if (auto r = get_int(ctx, s, "retries", 0, 1000000)) st.retries = *r;
   if (auto d = get_duration_in(ctx, s, "retry_delay", Millis(0), kMaxRetryDelay, "0 (retry at once) or more"))
     st.retry_delay = *d;
+  load_wait(ctx, s, st, t.contains("timeout"));
+  load_run_as(ctx, s, st);
   load_expectations(ctx, s, st);
   load_capture(ctx, s, st);
+  load_capture_flags(ctx, s, st);
   load_on_failure(ctx, s, st);
   if (auto u = get_string(ctx, s, "undo")) st.undo = *u;
   if (auto c = get_string(ctx, s, "confirm")) st.confirm = *c;
@@ -696,9 +828,15 @@ void load_root(Ctx& ctx, const toml::table& root, Runbook& rb) {
   bool have_sites = load_sites(ctx, s, rb);
   load_replication(ctx, s, rb, have_sites);
   load_ssh(ctx, s, rb);
-  load_vars(ctx, s, rb.vars);
+  load_vars(ctx, s, rb.vars, rb.secret_names);
+  for (const Site& site : rb.sites)
+    for (const Host& h : site.hosts)
+      for (const std::string& n : h.secret_vars)  // Seen by the other side as source_N, target_N too.
+        rb.secret_names.insert({n, "source_" + n, "target_" + n});
   rb.probe = load_probe(ctx, s, "[probe]");
   load_steps(ctx, s, rb, have_sites);
+  for (const Step& st : rb.steps)
+    if (st.secret && !st.capture.empty()) rb.secret_names.insert(st.capture);
 }
 
 void parse_and_load(Ctx& ctx, const std::string& text, Runbook& rb) {
@@ -753,9 +891,9 @@ std::string check_role_host(const Runbook& rb, const std::string& role, const st
 std::string unknown_target(const Runbook& rb, const std::string& head) {
   std::vector<std::string> names = site_names(rb);
   std::vector<std::string> candidates = names;
-  candidates.insert(candidates.begin(), {"source", "target"});
+  candidates.insert(candidates.begin(), {"source", "target", "all"});
   return "unknown role or site " + in_quotes(head) + " in \"on\"" + did_you_mean(head, candidates) +
-         " (roles: source, target; sites: " + join(names) + "; or ROLE.HOST, SITE.HOST)";
+         " (roles: source, target; sites: " + join(names) + "; or ROLE.HOST, SITE.HOST, or all)";
 }
 
 LoadResult unreadable(const std::string& path, const std::string& why) {
@@ -769,6 +907,9 @@ LoadResult unreadable(const std::string& path, const std::string& why) {
 
 std::string check_target(const Runbook& rb, const std::string& on) {
   if (on.empty()) return "\"on\" must not be empty; use a role, a site or ROLE.HOST";
+  if (on == "all") return "";
+  if (on.rfind("all.", 0) == 0)
+    return "\"on\" = " + in_quotes(on) + ": \"all\" is every host of both sites and takes no host; use SITE.HOST";
   size_t dot = on.find('.');
   std::string head = on.substr(0, dot);
   std::string host = dot == std::string::npos ? "" : on.substr(dot + 1);
@@ -782,11 +923,11 @@ std::string check_target(const Runbook& rb, const std::string& on) {
   return "";
 }
 
-LoadResult load_runbook_text(const std::string& text, const std::string& path) {
+LoadResult load_runbook_text(const std::string& text, const std::string& path, bool read_values) {
   LoadResult r;
   r.runbook.path = path;
   r.runbook.content_hash = fnv1a_hex(text);
-  Ctx ctx{path, {}};
+  Ctx ctx{path, {}, read_values};
   try {
     parse_and_load(ctx, text, r.runbook);
   } catch (const std::exception& e) {  // Callers expect diagnostics, never a throw.
@@ -799,7 +940,7 @@ LoadResult load_runbook_text(const std::string& text, const std::string& path) {
   return r;
 }
 
-LoadResult load_runbook_file(const std::string& path) {
+LoadResult load_runbook_file(const std::string& path, bool read_values) {
   // Reading a directory "succeeds" with no bytes; say what is wrong instead.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return unreadable(path, "it is a directory");
@@ -807,7 +948,7 @@ LoadResult load_runbook_file(const std::string& path) {
   std::ostringstream buf;
   if (in) buf << in.rdbuf();
   if (!in || in.bad()) return unreadable(path, errno ? std::strerror(errno) : "read failed");
-  return load_runbook_text(buf.str(), path);
+  return load_runbook_text(buf.str(), path, read_values);
 }
 
 }  // namespace baton

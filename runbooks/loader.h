@@ -22,9 +22,12 @@ struct LoadResult {
   bool ok() const { return errors.empty(); }
 };
 
-LoadResult load_runbook_file(const std::string& path);
-// For tests: `path` only names the file in messages.
-LoadResult load_runbook_text(const std::string& text, const std::string& path);
+// read_values false: values from { env } and { file } are not read (they
+// are empty), for verbs that run nothing (history, report, graph, plan).
+LoadResult load_runbook_file(const std::string& path, bool read_values = true);
+// For tests: `path` only names the file in messages (and is where a
+// relative { file = ... } is looked for).
+LoadResult load_runbook_text(const std::string& text, const std::string& path, bool read_values = true);
 
 // Does `on` name a role, role.host, site or site.host of this runbook?
 // Returns an error message, empty when fine.

@@ -1,6 +1,7 @@
 // The runbook as Baton understands it, after loading and validation.
 #pragma once
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,8 +37,12 @@ struct Host {
   std::string user;     // empty: ~/.ssh/config or the current user
   std::string identity; // empty: ssh-agent, then ~/.ssh/config
   std::string host_key; // optional pin, "SHA256:..."
+  // run_as = "USER": commands (steps, undo, probe) run as this OS user,
+  // through `sudo -n -u USER` unless the login already is USER.
+  std::string run_as;
   // [sites.S.hosts.H.vars]: seen by commands on this host, over [vars].
   std::vector<std::pair<std::string, std::string>> vars;
+  std::set<std::string> secret_vars;  // of vars: declared secret
   std::optional<ProbeSpec> probe;  // [sites.S.hosts.H.probe]
   Location where;
 
@@ -54,11 +59,21 @@ struct Site {
 
 enum class OnFailure { abort, continue_, rollback };
 
+// wait = { until = "CMD", every = "1s", within = "1m" }: one command on the
+// host polls CMD every `every` until it succeeds, for at most `within`.
+struct Wait {
+  std::string until;
+  Millis every{std::chrono::seconds(1)};
+  Millis within{std::chrono::minutes(1)};
+};
+
 struct Step {
   std::string id;
   Phase phase = Phase::preflight;
   std::string on;  // "source", "target", "source.db", "main.db", "main"
-  std::string run;
+  std::string run;                    // empty when the step only waits
+  std::optional<Wait> wait;           // polled after run (if any)
+  std::optional<std::string> run_as;  // overrides the host's; "" runs as the login user
   std::vector<Operation> operations;  // empty: every operation with this phase
   bool drill_run = false;             // drill = "run"
   Millis timeout{std::chrono::minutes(5)};
@@ -68,6 +83,8 @@ struct Step {
   std::optional<std::string> expect_stdout;
   std::optional<Pattern> expect_match;  // compiled once, at load time
   std::string capture;  // empty: nothing captured
+  bool secret = false;  // secret = true: the capture is a secret, whatever its name
+  bool keep = false;    // keep = true: the capture is stored for later runs
   OnFailure on_failure = OnFailure::abort;
   std::string undo;
   std::string confirm;
@@ -95,8 +112,17 @@ struct Runbook {
   std::string source;  // roles before any state exists
   std::string target;
   std::vector<std::pair<std::string, std::string>> vars;
+  // Names declared secret (secret = true, values from { env } or { file }),
+  // in [vars], any host's vars (also as source_NAME, target_NAME) and
+  // captures with secret = true.
+  std::set<std::string> secret_names;
+  std::string prelude;  // [runbook] prelude: shell code before every command
   std::optional<ProbeSpec> probe;  // [probe]
   std::vector<Step> steps;
+
+  // Is the variable `n` declared secret here (names such as *pass* are
+  // secret anyway: is_secret_name)?
+  bool declared_secret(const std::string& n) const { return secret_names.count(n) > 0; }
 
   // The probe for host h (host, then site, then runbook); nullopt: none.
   std::optional<ProbeSpec> probe_for(const Host& h) const {

@@ -62,6 +62,14 @@ const std::vector<std::string>& reserved_var_names() {
   return names;
 }
 
+bool is_secret_name(const std::string& var_name) {
+  std::string n;
+  for (char c : var_name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* w : {"pass", "secret", "token", "credential", "private", "apikey", "api_key"})
+    if (n.find(w) != std::string::npos) return true;
+  return false;
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
   for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;

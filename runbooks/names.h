@@ -19,6 +19,10 @@ std::string reserved_var_name(std::string_view name);
 // The reserved names; a prefix shows as "LD_*". For documentation.
 const std::vector<std::string>& reserved_var_names();
 
+// Does the name say the value is a secret (pass, secret, token,
+// credential, private, apikey, api_key, in any case)?
+bool is_secret_name(const std::string& var_name);
+
 // Optimal string alignment distance: a swapped pair ("retires") costs one.
 size_t edit_distance(std::string_view a, std::string_view b);
 

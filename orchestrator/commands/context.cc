@@ -19,8 +19,8 @@ namespace baton {
 
 void fail(const std::string& msg) { std::fprintf(stderr, "baton: error: %s\n", msg.c_str()); }
 
-bool load_runbook(const std::string& path, Runbook* out) {
-  LoadResult r = load_runbook_file(path);
+bool load_runbook(const std::string& path, Runbook* out, bool read_values) {
+  LoadResult r = load_runbook_file(path, read_values);
   for (const Diagnostic& d : r.errors) std::fprintf(stderr, "%s\n", d.str().c_str());
   if (!r.ok()) {
     std::fprintf(stderr, "baton: %zu error%s in %s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s",

@@ -44,7 +44,8 @@ struct Options {
 void fail(const std::string& msg);
 
 // Loads and validates; prints every mistake as FILE:LINE:COL. False: exit 2.
-bool load_runbook(const std::string& path, Runbook* out);
+// read_values false: { env } and { file } values are not read (verbs that run nothing).
+bool load_runbook(const std::string& path, Runbook* out, bool read_values = true);
 
 // Opens (creating) the runbook's state directory; prints the error.
 bool open_state(const Options& o, const Runbook& rb, StateDir* dir);

@@ -10,7 +10,7 @@ int cmd_graph(const Options& o) {
   std::string dot = machine_dot();
   if (!o.runbook.empty()) {
     Runbook rb;
-    if (!load_runbook(o.runbook, &rb)) return 2;
+    if (!load_runbook(o.runbook, &rb, false)) return 2;
     // The plan: each phase's steps as a note beside its state.
     std::string notes;
     for (Phase p : all_phases()) {

@@ -9,7 +9,7 @@ namespace baton {
 
 int cmd_plan(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb)) return 2;
+  if (!load_runbook(o.runbook, &rb, false)) return 2;
   std::optional<Operation> op = parse_operation(o.operation);
   if (!op) {
     fail("unknown operation \"" + o.operation + "\"; expected switchover, failover, drill or reverse-sync");

@@ -10,6 +10,7 @@
 
 #include "orchestrator/commands/commands.h"
 #include "orchestrator/interrupt.h"
+#include "orchestrator/kept.h"
 #include "orchestrator/progress.h"
 
 namespace baton {
@@ -44,6 +45,8 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   opts.stop = &interrupt_signal();
   if (::isatty(STDIN_FILENO)) opts.ask = ask_on_terminal;
   opts.save_roles = [&dir](const Roles& r) { return dir.save_roles(r); };
+  opts.kept = load_kept(dir);
+  opts.keep = [&dir, id](const std::string& k, const std::string& v) { return save_kept(dir, k, v, id); };
 
   Executor ex(rb, op, agents, bus, opts);
   RunResult res = ex.run(std::move(st));
