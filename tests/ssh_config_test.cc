@@ -34,6 +34,18 @@ TEST(SshConfig, PatternLists) {
   EXPECT_TRUE(ssh_pattern_list_matches("DB1", "db1"));      // host names ignore case
 }
 
+// BATON_*_PORT and BATON_*_USER of a host whose runbook leaves them out.
+TEST(SshConfig, AnyKeyAsSshReadsIt) {
+  Dir d;
+  std::string f = d.file("config",
+                         "Host db1\n  port 2222\n  User postgres\n"
+                         "Host *\n  Port 22\n  User fallback\n");
+  EXPECT_EQ(ssh_config_value({f}, "db1", "Port"), std::optional<std::string>("2222"));
+  EXPECT_EQ(ssh_config_value({f}, "db1", "USER"), std::optional<std::string>("postgres"));
+  EXPECT_EQ(ssh_config_value({f}, "db2", "User"), std::optional<std::string>("fallback"));
+  EXPECT_EQ(ssh_config_value({f}, "db2", "IdentityFile"), std::nullopt);
+}
+
 TEST(SshConfig, FirstValueForTheHostWins) {
   Dir d;
   std::string f = d.file("config",
