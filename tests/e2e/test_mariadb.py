@@ -585,6 +585,9 @@ class MariaDBE2E(unittest.TestCase):
                                    "primary lacks; remove it once they are recovered or known to be unneeded"
                                    % (kept_path, n)])
         self.assertTrue(os.path.exists(os.path.join(kept_path, "binlog.index")))
+        # What the failover measured reached this later run (kept between runs).
+        self.assertEqual([rec["reason"] for rec in sb.records() if rec.get("event") == "notice"
+                          and rec.get("step") == "find-diverged-transactions"], ["the last failover measured: " + loss])
         self.assertRegex(out, r"^rebuilt from a mariadb-backup stream of the new primary, at GTID [0-9-]+$")
         self.assert_primary_and_replica("dr", "main")
         summary, _ = sb.writer_stop()
