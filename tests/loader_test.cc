@@ -360,7 +360,7 @@ TEST(LoadRunbookErrors, SiteTableMayOnlyContainHosts) {
 
 TEST(LoadRunbookErrors, MissingStepKeyPointsAtTheStepHeader) {
   LoadResult r = load(kBase + "\n[[step]]\nid = \"s\"\nphase = \"verify\"\non = \"source\"\n");
-  EXPECT_TRUE(OneError(r, 14, 1, "missing required key \"run\" in [[step]] \"s\""));
+  EXPECT_TRUE(OneError(r, 14, 1, "missing required key \"run\" (or \"wait\") in [[step]] \"s\""));
 }
 
 TEST(LoadRunbookErrors, MissingHostAddressPointsAtTheHostTable) {
@@ -509,7 +509,7 @@ TEST(LoadRunbookErrors, VarValueMustNotHoldANulByte) {
 TEST(LoadRunbookErrors, VarValueMustBeAScalar) {
   LoadResult r = load(kBase + "[vars]\nv = [1, 2]\n");
   EXPECT_TRUE(
-      OneError(r, 14, 5, "variable \"v\" must be a string, number or boolean, not an array"));
+      OneError(r, 14, 5, "variable \"v\" must be a string, number, boolean or a table such as { env = \"NAME\" }, not an array"));
 }
 
 // ---------------------------------------------------------------- phases and operations
@@ -643,7 +643,7 @@ timeout = "1x"
       "rb.toml:7:1: unknown key \"prot\" in [sites.main.hosts.db]; did you mean \"port\"?",
       "rb.toml:18:9: unknown phase \"verfy\"; did you mean \"verify\"?",
       "rb.toml:21:11: \"retries\" must be an integer, not a string",
-      "rb.toml:23:1: missing required key \"run\" in [[step]] \"a\"",
+      "rb.toml:23:1: missing required key \"run\" (or \"wait\") in [[step]] \"a\"",
       "rb.toml:24:6: duplicate step id \"a\"; first defined on line 17",
       "rb.toml:26:6: unknown role or site \"nowhere\"",
       "rb.toml:27:11: \"timeout\" = \"1x\" is not a duration",
