@@ -109,8 +109,8 @@ TEST(AgentPool, EarlyConnectsRunTogether) {
   World w;
   auto hs = hosts(6);
   for (const Host& h : hs) w.connect_time[h.label()] = 300ms;
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); });
-  Done done;
   auto t0 = Clock::now();
   pool.connect_early(ptrs(hs), done.fn());
   ASSERT_TRUE(done.wait_for(6));
@@ -131,8 +131,8 @@ TEST(AgentPool, AtMostParallelAtOnceAndLocalHostsSkipped) {
   auto hs = hosts(12);
   for (const Host& h : hs) w.connect_time[h.label()] = 50ms;
   hs[3].address = "local";
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); }, 4);
-  Done done;
   pool.connect_early(ptrs(hs), done.fn());
   ASSERT_TRUE(done.wait_for(11));
   pool.stop_early();
@@ -146,8 +146,8 @@ TEST(AgentPool, AStepWaitsOnlyForItsOwnHost) {
   auto hs = hosts(2);
   w.connect_time[hs[0].label()] = 2000ms;
   w.connect_time[hs[1].label()] = 20ms;
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); });
-  Done done;
   pool.connect_early(ptrs(hs), done.fn());
   auto t0 = Clock::now();
   EXPECT_EQ(pool.run(hs[1], Command{}).exit_code, 0);
@@ -160,8 +160,8 @@ TEST(AgentPool, AStepThatWaitedGetsItsHostsEarlyFailure) {
   auto hs = hosts(1);
   w.connect_time[hs[0].label()] = 300ms;
   w.connect_error[hs[0].label()] = "cannot connect to dr.h0 (10.0.0.1:22): Connection refused (tried 4 times)";
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); });
-  Done done;
   pool.connect_early(ptrs(hs), done.fn());
   std::this_thread::sleep_for(50ms);  // under way
   CommandResult r = pool.run(hs[0], Command{});
@@ -178,8 +178,8 @@ TEST(AgentPool, AnEarlyFailureLongBeforeTheStepIsForgotten) {
   auto hs = hosts(1);
   w.connect_time[hs[0].label()] = 10ms;
   w.connect_error[hs[0].label()] = "cannot connect: Connection refused";
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); });
-  Done done;
   pool.connect_early(ptrs(hs), done.fn());
   ASSERT_TRUE(done.wait_for(1));
   w.connect_error[hs[0].label()].clear();  // the host came back
@@ -192,8 +192,8 @@ TEST(AgentPool, AStepBeforeItsHostsTurnConnectsItself) {
   auto hs = hosts(2);
   w.connect_time[hs[0].label()] = 500ms;
   w.connect_time[hs[1].label()] = 10ms;
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); }, 1);
-  Done done;
   pool.connect_early(ptrs(hs), done.fn());
   std::this_thread::sleep_for(50ms);
   auto t0 = Clock::now();
@@ -209,8 +209,8 @@ TEST(AgentPool, StopEarlyAbandonsConnectsUnderWay) {
   World w;
   w.block_until_stopped = true;
   auto hs = hosts(3);
+  Done done;  // Declared first: the pool's threads report to it until the pool ends.
   AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); }, 2);
-  Done done;
   pool.connect_early(ptrs(hs), done.fn());
   std::this_thread::sleep_for(50ms);
   auto t0 = Clock::now();
