@@ -50,6 +50,13 @@ inline std::string read(const std::string& path) {
 }
 inline bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
+// Does any live process (not a zombie) belong to process group `pgid`?
+inline bool group_alive(long pgid) {
+  return sh("for f in /proc/[0-9]*/stat; do read -r l <\"$f\" 2>/dev/null || continue; set -- ${l##*') '}; "
+            "[ \"$1\" != Z ] && [ \"$3\" = " + std::to_string(pgid) + " ] && exit 0; done; exit 1")
+             .exit_code == 0;
+}
+
 // Every file under dir with its bytes: a byte-for-byte picture.
 inline std::map<std::string, std::string> snapshot(const std::string& dir) {
   CommandResult r = sh("cd " + shell_quote(dir) + " && find . -type f | LC_ALL=C sort");

@@ -53,13 +53,6 @@ struct Background {
   std::string out() { return read(dir + "/out") + read(dir + "/err"); }
 };
 
-// Does any live process belong to process group `pgid`?
-bool group_alive(long pgid) {
-  return sh("for f in /proc/[0-9]*/stat; do read -r l <\"$f\" 2>/dev/null || continue; set -- ${l##*') '}; "
-            "[ \"$1\" != Z ] && [ \"$3\" = " + std::to_string(pgid) + " ] && exit 0; done; exit 1")
-             .exit_code == 0;
-}
-
 const Json* last_of(const std::vector<Json>& recs, const std::string& event, const std::string& step = "") {
   const Json* found = nullptr;
   for (const Json& j : recs)

@@ -305,12 +305,6 @@ long remote_pgid(const std::string& state, const std::string& step) {
   return 0;
 }
 
-bool group_alive(long pgid) {
-  return sh("for f in /proc/[0-9]*/stat; do read -r l <\"$f\" 2>/dev/null || continue; set -- ${l##*') '}; "
-            "[ \"$1\" != Z ] && [ \"$3\" = " + std::to_string(pgid) + " ] && exit 0; done; exit 1")
-             .exit_code == 0;
-}
-
 TEST_F(SshCli, SigtermStopsTheRemoteCommandToo) {
   std::string rb = runbook(R"toml(
 [[step]]
