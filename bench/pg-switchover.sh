@@ -82,8 +82,8 @@ peer_round() {  # $1: script, $2: tag
 
 lines=()
 for r in $(seq "$rounds"); do
-  h=$( (cd "$peers" && ./hand-switchover.sh "$work") 2>/dev/null | grep '^hand:' )
-  echo "$h"; lines+=("$h")
+  h=$(peer_round hand-switchover.sh hand)  # a failed round is named, the others still count
+  [ -n "$h" ] && { echo "$h"; lines+=("$h"); }
   b=$(baton_round)
   echo "$b"; lines+=("$b")
   if [ "$with_peers" = 1 ]; then
