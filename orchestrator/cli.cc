@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "baton_version.h"
 #include "orchestrator/commands/commands.h"
 #include "runbooks/names.h"
 
@@ -16,6 +17,13 @@ namespace {
 
 // What a verb takes besides the global flags.
 enum class Args { runbook, runbook_optional, runbook_operation, runbook_run };
+
+// "0.3.0 (git c8af6d4)", or "0.3.0" when not built from a git checkout.
+std::string version_text() {
+  std::string v = std::string("baton ") + BATON_VERSION;
+  if (*BATON_GIT_REVISION) v += std::string(" (git ") + BATON_GIT_REVISION + ")";
+  return v;
+}
 
 struct Verb {
   const char* name;
@@ -46,7 +54,8 @@ void adopt_flags(CLI::App& c, Options& o) {
 const Verb kVerbs[] = {
     {"validate", "Check a runbook; errors as FILE:LINE:COL: message", Args::runbook, cmd_validate, nullptr},
     {"plan", "What would run, in order, where; connects to nothing", Args::runbook_operation, cmd_plan, nullptr},
-    {"graph", "Graphviz DOT of the state machine (and the plan)", Args::runbook_optional, cmd_graph, nullptr},
+    {"graph", "Graphviz DOT of the state machine; with OPERATION, that operation's path and steps",
+     Args::runbook_optional, cmd_graph, nullptr},
     {"check", "Preflight only: reachability, host keys, preflight steps", Args::runbook, cmd_check, nullptr},
     {"switchover", "Planned role swap", Args::runbook, cmd_switchover, nullptr},
     {"failover", "Unplanned: the source is lost", Args::runbook, cmd_failover, nullptr},
@@ -64,6 +73,8 @@ const Verb kVerbs[] = {
 void global_flags(CLI::App& c, Options& o) {
   c.add_flag("-y,--yes", o.yes, "Answer yes to every confirmation");
   c.add_flag("--json", o.json, "Print events or results as JSON");
+  c.add_option("--color", o.color, "Colour on a terminal: auto (not under NO_COLOR), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   c.add_option("--state-dir", o.state_dir,
                "State directory (default $BATON_STATE_DIR, $XDG_STATE_HOME/baton, ~/.local/state/baton)");
   c.add_option("--known-hosts", o.known_hosts, "known_hosts file for SSH host keys");
@@ -82,7 +93,10 @@ void positionals(CLI::App& c, Args a, Options& o) {
   const char* rb = "Runbook file (TOML)";
   switch (a) {
     case Args::runbook: c.add_option("RUNBOOK", o.runbook, rb)->required(); break;
-    case Args::runbook_optional: c.add_option("RUNBOOK", o.runbook, rb); break;
+    case Args::runbook_optional:
+      c.add_option("RUNBOOK", o.runbook, rb);
+      c.add_option("OPERATION", o.operation, "Draw only this operation's path (needs RUNBOOK)");
+      break;
     case Args::runbook_operation:
       c.add_option("RUNBOOK", o.runbook, rb)->required();
       c.add_option("OPERATION", o.operation, "switchover, failover, drill or reverse-sync")->required();
@@ -133,7 +147,8 @@ int run_cli(int argc, char** argv) {
   app.footer(kExitCodes);
   Options o;
   global_flags(app, o);
-  app.set_help_all_flag("--help-all");
+  app.set_help_all_flag("--help-all", "Print the help of every verb");
+  app.set_version_flag("--version", version_text());
   std::vector<std::pair<CLI::App*, const Verb*>> subs;
   for (const Verb& v : kVerbs) {
     CLI::App* c = app.add_subcommand(v.name, v.help);

@@ -43,9 +43,10 @@ std::string visible(const std::string& text) {
 }
 
 void TerminalProgress::clear_live() {
-  if (!live_shown_) return;
-  std::fprintf(out_, "\r\033[K");
-  live_shown_ = false;
+  if (!live_width_) return;
+  if (color_) std::fprintf(out_, "\r\033[K");
+  else std::fprintf(out_, "\r%s\r", std::string(live_width_, ' ').c_str());
+  live_width_ = 0;
 }
 
 void TerminalProgress::step_line(const RunEvent& e) {
@@ -120,12 +121,13 @@ void TerminalProgress::emit(const RunEvent& e) {
     case EventKind::step_skipped:
       std::fprintf(out_, "  %sskip  %-28s %s%s\n", dim, visible(e.step).c_str(), visible(e.reason).c_str(), off);
       break;
-    case EventKind::step_started:
+    case EventKind::step_started: {
       if (!live_) break;  // The finished line says it all.
-      std::fprintf(out_, "  %s....  %-28s %-16s running%s", dim, visible(e.rollback ? "undo " + e.step : e.step).c_str(),
-                   visible(e.host).c_str(), off);
-      live_shown_ = true;
+      const int n = std::fprintf(out_, "  %s....  %-28s %-16s running%s", dim,
+                                 visible(e.rollback ? "undo " + e.step : e.step).c_str(), visible(e.host).c_str(), off);
+      live_width_ = n > 0 ? static_cast<size_t>(n) : 1;
       break;
+    }
     case EventKind::step_finished:
       step_line(e);
       break;

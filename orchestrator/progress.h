@@ -14,7 +14,9 @@ std::string visible(const std::string& text);
 
 class TerminalProgress : public EventSink {
  public:
-  // `live`: a terminal, where the step running now is shown while it runs.
+  // `color`: escape sequences allowed (orchestrator/color.h decides).
+  // `live`: a terminal, where the step running now is shown while it runs
+  // (cleared with an escape when `color`, else overwritten with spaces).
   TerminalProgress(std::FILE* out, bool color, bool live = false) : out_(out), color_(color), live_(live) {}
   void emit(const RunEvent& e) override;
 
@@ -25,7 +27,7 @@ class TerminalProgress : public EventSink {
   std::FILE* out_;
   bool color_;
   bool live_;
-  bool live_shown_ = false;  // a "running" line waits to be replaced
+  size_t live_width_ = 0;  // a "running" line of this many bytes waits to be replaced
 };
 
 class JsonLines : public EventSink {

@@ -12,12 +12,12 @@ namespace baton {
 namespace {
 
 // Renders events through a TerminalProgress into a string.
-std::string render(const std::vector<RunEvent>& events, bool live = false) {
+std::string render(const std::vector<RunEvent>& events, bool live = false, bool color = false) {
   char* buf = nullptr;
   size_t len = 0;
   std::FILE* f = open_memstream(&buf, &len);
   {
-    TerminalProgress p(f, false, live);
+    TerminalProgress p(f, color, live);
     for (const RunEvent& e : events) p.emit(e);
   }
   std::fclose(f);
@@ -72,7 +72,14 @@ TEST(Progress, OnATerminalTheRunningStepIsShownThenReplaced) {
   RunEvent fin = ev(EventKind::step_finished, "promote-standby", "ok");
   std::string out = render({st, fin}, true);
   EXPECT_NE(out.find("....  promote-standby"), std::string::npos) << out;
-  EXPECT_NE(out.find("running\r\033[K  ok    promote-standby"), std::string::npos) << out;
+  // Without colour (NO_COLOR, --color=never) no escape at all: spaces
+  // overwrite the running line.
+  EXPECT_EQ(out.find('\033'), std::string::npos) << out;
+  const size_t cr = out.find('\r');
+  ASSERT_NE(cr, std::string::npos) << out;
+  EXPECT_EQ(out.substr(cr, out.find("  ok    promote-standby") - cr), "\r" + std::string(cr, ' ') + "\r") << out;
+  EXPECT_NE(render({st, fin}, true, true).find("running\033[0m\r\033[K  \033[32mok"), std::string::npos)
+      << render({st, fin}, true, true);
   EXPECT_EQ(render({st, fin}, false).find("...."), std::string::npos);
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "orchestrator/color.h"
 #include "orchestrator/commands/commands.h"
 #include "orchestrator/progress.h"
 
@@ -66,7 +67,7 @@ int cmd_adopt(const Options& o) {
   ::mkdir((dir.path() + "/runs").c_str(), 0700);
   journal.open(journal_path(dir.path(), id));
   bus.add(&journal);
-  TerminalProgress progress(stdout, false);
+  TerminalProgress progress(stdout, use_color(o.color, STDOUT_FILENO));
   JsonLines json(stdout);
   bus.add(o.json ? static_cast<EventSink*>(&json) : &progress);
   AsAdopt sink(bus);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "orchestrator/color.h"
 #include "orchestrator/commands/commands.h"
 #include "orchestrator/interrupt.h"
 #include "orchestrator/kept.h"
@@ -28,7 +29,7 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   journal.open(journal_path(dir.path(), id));
   bus.add(&journal);
   const bool tty = ::isatty(STDOUT_FILENO);
-  TerminalProgress progress(stdout, tty, tty);
+  TerminalProgress progress(stdout, use_color(o.color, STDOUT_FILENO), tty);
   JsonLines json(stdout);
   bus.add(o.json ? static_cast<EventSink*>(&json) : &progress);
 
@@ -124,7 +125,7 @@ int close_damaged_run(const Options& o, const Runbook& rb, StateDir& dir, const 
   Journal journal;
   journal.open(path);
   bus.add(&journal);
-  TerminalProgress progress(stdout, false);
+  TerminalProgress progress(stdout, use_color(o.color, STDOUT_FILENO));
   bus.add(&progress);
   AgentPool agents(agent_factory(rb, o));
   ExecutorOptions eo;

@@ -33,26 +33,6 @@ long long now_ms() {
       .count();
 }
 
-JsonValue probe_json(const Observation& o, const RoleCheck& rc) {
-  JsonValue hosts = JsonValue::array();
-  for (const HostProbe& p : o.hosts) {
-    JsonValue h = JsonValue::object();
-    h["host"] = p.host;
-    h["role"] = std::string(name(p.role));
-    JsonValue facts = JsonValue::object();
-    for (const auto& [k, v] : p.facts) facts[k] = v;
-    h["facts"] = facts;
-    if (!p.detail.empty()) h["detail"] = p.detail;
-    hosts.push_back(h);
-  }
-  static const char* kinds[] = {"unprobed", "agree", "from_probe", "split_brain", "no_primary", "contradicts"};
-  JsonValue j = JsonValue::object();
-  j["hosts"] = hosts;
-  j["verdict"] = kinds[static_cast<int>(rc.kind)];
-  if (!rc.message.empty()) j["message"] = rc.message;
-  return j;
-}
-
 }  // namespace
 
 int cmd_status(const Options& o) {

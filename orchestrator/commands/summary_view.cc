@@ -49,4 +49,24 @@ JsonValue summary_json(const RunSummary& s) {
   return o;
 }
 
+JsonValue probe_json(const Observation& o, const RoleCheck& rc) {
+  JsonValue hosts = JsonValue::array();
+  for (const HostProbe& p : o.hosts) {
+    JsonValue h = JsonValue::object();
+    h["host"] = p.host;
+    h["role"] = std::string(name(p.role));
+    JsonValue facts = JsonValue::object();
+    for (const auto& [k, v] : p.facts) facts[k] = v;
+    h["facts"] = facts;
+    if (!p.detail.empty()) h["detail"] = p.detail;
+    hosts.push_back(h);
+  }
+  static const char* kinds[] = {"unprobed", "agree", "from_probe", "split_brain", "no_primary", "contradicts"};
+  JsonValue j = JsonValue::object();
+  j["hosts"] = hosts;
+  j["verdict"] = kinds[static_cast<int>(rc.kind)];
+  if (!rc.message.empty()) j["message"] = rc.message;
+  return j;
+}
+
 }  // namespace baton

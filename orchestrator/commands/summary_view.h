@@ -4,6 +4,7 @@
 
 #include "orchestrator/journal.h"
 #include "orchestrator/json.h"
+#include "orchestrator/probe.h"
 
 namespace baton {
 
@@ -16,5 +17,8 @@ std::string rto_verdict(const RunSummary& s);
 std::string rpo_verdict(const RunSummary& s);
 // The summary as a JSON object (status, history, report --json).
 JsonValue summary_json(const RunSummary& s);
+// What the probe saw and the verdict on it (status, check --json):
+// {hosts: [{host, role, facts, detail?}], verdict, message?}.
+JsonValue probe_json(const Observation& o, const RoleCheck& rc);
 
 }  // namespace baton
