@@ -5,7 +5,7 @@ set -eu
 packages="build-essential cmake ninja-build ccache pkg-config
   libboost-dev libssh-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libre2-dev googletest libgtest-dev
   clang-14 libclang-rt-14-dev
-  graphviz openssh-server openssh-client rsync procps passwd iproute2 sudo
+  graphviz pandoc dpkg-dev man-db bsdutils chromium openssh-server openssh-client rsync procps passwd iproute2 sudo
   postgresql-15 postgresql-client-15 python3 python3-psycopg2
   mariadb-server mariadb-client mariadb-backup python3-pymysql"
 
