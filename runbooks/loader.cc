@@ -459,6 +459,40 @@ void load_ssh(Ctx& ctx, const Scope& root, Runbook& rb) {
   if (auto n = get_int(ctx, s, "connection_attempts", 1, 100)) rb.connection_attempts = *n;
 }
 
+// A non-negative amount: an integer or a float.
+std::optional<double> get_amount(Ctx& ctx, const Scope& s, std::string_view key) {
+  const toml::node* n = s.table.get(key);
+  if (!n) return std::nullopt;
+  std::optional<double> v;
+  if (auto i = n->as_integer()) v = static_cast<double>(i->get());
+  if (auto f = n->as_floating_point()) v = f->get();
+  if (!v) {
+    wrong_type(ctx, key, *n, "a number (per hour)");
+    return std::nullopt;
+  }
+  if (!(*v >= 0) || *v > 1e15) {
+    ctx.error(loc(*n), in_quotes(key) + " must be a number between 0 and 1e15 (an amount per hour)");
+    return std::nullopt;
+  }
+  return v;
+}
+
+void load_cost(Ctx& ctx, const Scope& root, Runbook& rb) {
+  const toml::table* t = get_table(ctx, root, "cost", false);
+  if (!t) return;
+  Scope s{*t, "[cost]", loc(*t)};
+  check_keys(ctx, s, {"hourly_revenue", "hourly_labor", "currency"});
+  CostModel c;
+  std::optional<double> hr = get_amount(ctx, s, "hourly_revenue");
+  std::optional<double> lr = get_amount(ctx, s, "hourly_labor");
+  if (!s.table.get("hourly_revenue") && !s.table.get("hourly_labor"))
+    ctx.error(s.where, "[cost] needs \"hourly_revenue\" or \"hourly_labor\" (amounts per hour)");
+  c.hourly_revenue = hr.value_or(0);
+  c.hourly_labor = lr.value_or(0);
+  if (auto cur = get_string(ctx, s, "currency")) c.currency = *cur;
+  rb.cost = c;
+}
+
 // Scalars other than strings are accepted as their TOML text: port = 5432.
 std::optional<std::string> var_text(const toml::node& v) {
   if (auto s = v.as_string()) return s->get();
@@ -823,11 +857,12 @@ void load_root(Ctx& ctx, const toml::table& root, Runbook& rb) {
                      "empty runbook: expected a [runbook] table, sites, "
                      "[replication] and [[step]]s");
   Scope s{root, kTopLevel, kTop};
-  check_keys(ctx, s, {"runbook", "sites", "replication", "ssh", "vars", "probe", "step"});
+  check_keys(ctx, s, {"runbook", "sites", "replication", "ssh", "vars", "probe", "step", "cost"});
   load_header(ctx, s, rb);
   bool have_sites = load_sites(ctx, s, rb);
   load_replication(ctx, s, rb, have_sites);
   load_ssh(ctx, s, rb);
+  load_cost(ctx, s, rb);
   load_vars(ctx, s, rb.vars, rb.secret_names);
   for (const Site& site : rb.sites)
     for (const Host& h : site.hosts)

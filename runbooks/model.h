@@ -98,6 +98,14 @@ struct Step {
   Location where;
 };
 
+// [cost]: what an hour of outage costs, for the report's line
+// Cost = (To + Td) x (Hr + Lr). Amounts per hour, in `currency`.
+struct CostModel {
+  double hourly_revenue = 0;  // Hr: revenue lost per hour without production
+  double hourly_labor = 0;    // Lr: people working on the outage, per hour
+  std::string currency;       // "EUR", "$", or "" (bare numbers)
+};
+
 struct Runbook {
   std::string path;
   std::string content_hash;  // FNV-1a 64 of the file's bytes, hex
@@ -119,6 +127,7 @@ struct Runbook {
   std::string prelude;  // [runbook] prelude: shell code before every command
   std::optional<ProbeSpec> probe;  // [probe]
   std::vector<Step> steps;
+  std::optional<CostModel> cost;  // [cost]; none: the report shows no cost
 
   // Is the variable `n` declared secret here (names such as *pass* are
   // secret anyway: is_secret_name)?

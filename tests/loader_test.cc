@@ -912,5 +912,23 @@ TEST(Nesting, TheExamplesPass) {
   }
 }
 
+TEST(LoadRunbook, ReadsTheCostTable) {
+  LoadResult r = load(kBase + "[cost]\nhourly_revenue = 12000\nhourly_labor = 450.5\ncurrency = \"EUR\"\n");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  ASSERT_TRUE(r.runbook.cost);
+  EXPECT_EQ(r.runbook.cost->hourly_revenue, 12000);
+  EXPECT_EQ(r.runbook.cost->hourly_labor, 450.5);
+  EXPECT_EQ(r.runbook.cost->currency, "EUR");
+  EXPECT_FALSE(load(kBase).runbook.cost);
+}
+
+TEST(LoadRunbook, CostMistakesAreFileLineCol) {
+  EXPECT_TRUE(OneError(load(kBase + "[cost]\nhourly_revenu = 1\nhourly_labor = 2\n"), 14, 1,
+                       "unknown key \"hourly_revenu\" in [cost]; did you mean \"hourly_revenue\"?"));
+  EXPECT_TRUE(OneError(load(kBase + "[cost]\nhourly_revenue = \"lots\"\n"), 14, 18, "must be a number"));
+  EXPECT_TRUE(OneError(load(kBase + "[cost]\nhourly_labor = -5\n"), 14, 16, "between 0 and"));
+  EXPECT_TRUE(OneError(load(kBase + "[cost]\ncurrency = \"EUR\"\n"), 13, 1, "needs \"hourly_revenue\""));
+}
+
 }  // namespace
 }  // namespace baton

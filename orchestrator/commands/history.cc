@@ -20,7 +20,9 @@ int cmd_history(const Options& o) {
     RunSummary s = summarize(id, jr.records);
     if (s.operation.empty()) continue;
     if (o.json) {
-      all.push_back(summary_json(s));
+      JsonValue j = summary_json(s);
+      if (drill_proof(s)) j["verified"] = s.runbook_hash == rb.content_hash;  // same runbook as now
+      all.push_back(j);
       continue;
     }
     std::string rto = rto_verdict(s);
@@ -30,6 +32,7 @@ int cmd_history(const Options& o) {
                 rto.c_str(), rpo_verdict(s).c_str());
   }
   if (o.json) std::printf("%s\n", dump_json(all).c_str());
+  else std::printf("\nlast drill: %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
   return 0;
 }
 

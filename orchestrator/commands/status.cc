@@ -28,10 +28,6 @@ Current current_step(const std::vector<Json>& records) {
   return c;
 }
 
-long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -91,6 +87,7 @@ int cmd_status(const Options& o) {
     if (has && lock.held) lr["resumable"] = false;  // Running, not waiting.
     if (damaged) lr["damaged"] = last.damaged;
     j["last_run"] = lr;
+    j["last_drill"] = drill_json(last_drill(dir.path()), rb, now_ms());
     std::printf("%s\n", dump_json(j).c_str());
     return code;
   }
@@ -111,6 +108,7 @@ int cmd_status(const Options& o) {
       std::printf("          record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
                   obs.primary_site()->c_str());
   }
+  std::printf("drill     %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
   if (lock.held) {
     std::printf("running   %s\n", lock.describe().c_str());
     if (!cur.step.empty())

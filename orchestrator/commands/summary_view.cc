@@ -2,6 +2,8 @@
 
 #include "orchestrator/commands/context.h"
 
+#include <chrono>
+
 namespace baton {
 
 std::string outcome(const RunSummary& s) {
@@ -31,6 +33,7 @@ JsonValue summary_json(const RunSummary& s) {
   o["duration_ms"] = s.duration_ms;
   o["finished"] = s.finished;
   o["state"] = s.state;
+  o["outcome"] = outcome(s);
   o["exit_code"] = s.exit_code;
   o["resumable"] = s.resumable();
   if (!s.failed_phase.empty()) o["failed_phase"] = s.failed_phase;
@@ -44,6 +47,11 @@ JsonValue summary_json(const RunSummary& s) {
   if (!s.notices.empty()) o["notices"] = s.notices;
   o["source"] = s.roles_now.source;
   o["target"] = s.roles_now.target;
+  auto roles = [](const Roles& r) { return JsonValue{{"source", r.source}, {"target", r.target}, {"stale", r.stale}}; };
+  o["roles_before"] = roles(s.roles_at_start);
+  o["roles_after"] = roles(s.roles_now);
+  o["runbook_hash"] = s.runbook_hash;
+  if (s.operation == "drill" && s.finished && s.state == "completed") o["proven_at"] = iso_time(s.last_ms);
   o["user"] = s.user;
   o["machine"] = s.machine;
   return o;
@@ -67,6 +75,39 @@ JsonValue probe_json(const Observation& o, const RoleCheck& rc) {
   j["verdict"] = kinds[static_cast<int>(rc.kind)];
   if (!rc.message.empty()) j["message"] = rc.message;
   return j;
+}
+
+
+std::optional<DrillProof> last_drill(const std::string& state_dir) {
+  std::vector<std::string> ids = list_runs(state_dir);
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    JournalRead jr = read_journal(journal_path(state_dir, *it));
+    if (auto p = drill_proof(summarize(*it, jr.records))) return p;
+  }
+  return std::nullopt;
+}
+
+std::string drill_status(const std::optional<DrillProof>& d, const Runbook& rb, long long now) {
+  if (!d) return "never: no drill of this runbook has completed";
+  std::string t = "recovery proven " + ago_text(now - d->proven_ms) + " ago, at " + iso_time(d->proven_ms) + " in " +
+                  format_duration(Millis(d->duration_ms)) + " with runbook " + d->runbook_hash + " (run " + d->run + ")";
+  if (d->runbook_hash == rb.content_hash) return t + "; the runbook is unchanged since";
+  return t + "; not verified: the runbook changed since (now " + rb.content_hash + ")";
+}
+
+JsonValue drill_json(const std::optional<DrillProof>& d, const Runbook& rb, long long now) {
+  if (!d) return JsonValue();
+  return {{"run", d->run},
+          {"proven_at", iso_time(d->proven_ms)},
+          {"duration_ms", d->duration_ms},
+          {"runbook_hash", d->runbook_hash},
+          {"verified", d->runbook_hash == rb.content_hash},
+          {"ago_ms", now - d->proven_ms}};
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace baton
