@@ -34,9 +34,16 @@ TEST(Conventions, VersionNamesTheGitRevisionWhenBuiltFromGit) {
   EXPECT_EQ(r.out.rfind("baton 0.", 0), 0u) << r.out;
   const bool git = sh("git -C " + shell_quote(BATON_SOURCE_DIR) + " rev-parse --show-toplevel").exit_code == 0;
   if (git) {
-    CommandResult head = sh("git -C " + shell_quote(BATON_SOURCE_DIR) + " rev-parse --short=7 HEAD");
-    EXPECT_NE(r.out.find(" (git "), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find(head.out.substr(0, 7)), std::string::npos) << r.out << " vs HEAD " << head.out;
+    // "(git abc1234)" or "(git abc1234-dirty)": a commit of this repository
+    // (the one configured last, so not necessarily HEAD).
+    const size_t at = r.out.find(" (git ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    std::string rev = r.out.substr(at + 6, r.out.find(')', at) - at - 6);
+    if (rev.size() > 6 && rev.compare(rev.size() - 6, 6, "-dirty") == 0) rev.resize(rev.size() - 6);
+    EXPECT_GE(rev.size(), 7u) << r.out;
+    EXPECT_EQ(sh("git -C " + shell_quote(BATON_SOURCE_DIR) + " cat-file -e " + shell_quote(rev + "^{commit}")).exit_code,
+              0)
+        << rev << " is not a commit of " << BATON_SOURCE_DIR;
   } else {
     EXPECT_EQ(r.out.find("git"), std::string::npos) << r.out;
   }
