@@ -6,18 +6,18 @@ _baton() {
   verbs="validate plan graph check switchover failover drill reverse-sync resume status history report adopt"
   ops="switchover failover drill reverse-sync"
   flags="--yes --json --color --state-dir --known-hosts --accept-new-host-keys --accept-data-loss
-    --accept-split-brain --help --version"
+    --accept-split-brain --connection-attempts --help --version"
   case $prev in
     --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --known-hosts) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
-    --source|--run) return ;;
+    --source|--run|--connection-attempts) return ;;
   esac
   # The verb: the first word that is not a flag.
   local i verb="" nargs=0
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      --state-dir|--known-hosts|--color|--source|--run) ((i++)) ;;
+      --state-dir|--known-hosts|--color|--source|--run|--connection-attempts) ((i++)) ;;
       -*) ;;
       *) if [[ -z $verb ]]; then verb=${COMP_WORDS[i]}; else ((nargs++)); fi ;;
     esac

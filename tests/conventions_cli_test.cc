@@ -97,7 +97,8 @@ TEST(Conventions, EveryVerbsHelpListsTheGlobalFlagsAndEndsWithTheExitCodes) {
                            "resume", "status", "history", "report", "adopt"}) {
     CommandResult r = sh(baton() + " " + verb + " --help");
     EXPECT_EQ(r.exit_code, 0) << verb;
-    for (const char* flag : {"--yes", "--json", "--color", "--state-dir", "--known-hosts", "--accept-new-host-keys"})
+    for (const char* flag : {"--yes", "--json", "--color", "--state-dir", "--known-hosts", "--accept-new-host-keys",
+                             "--connection-attempts"})
       EXPECT_NE(r.out.find(flag), std::string::npos) << verb << " --help lacks " << flag << "\n" << r.out;
     const size_t codes = r.out.rfind("Exit codes: 0 done");
     ASSERT_NE(codes, std::string::npos) << r.out;
