@@ -279,6 +279,11 @@ known_hosts = "$DIR/ssh/known_hosts"
 source = "main"
 target = "dr"
 
+[cost]
+hourly_revenue = 2000
+hourly_labor = 150
+currency = "EUR"
+
 [vars]
 pgbin = "$PGBIN"
 PGUSER = "postgres"

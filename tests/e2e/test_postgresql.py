@@ -24,6 +24,8 @@ import psycopg2
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SANDBOX = os.path.join(ROOT, "examples", "postgresql", "sandbox.sh")
 BATON = os.environ.get("BATON_BINARY") or os.path.join(ROOT, "build", "baton")
+# Report pages and screenshots stay here for CI (beside the binary: build/artifacts).
+ARTIFACTS = os.environ.get("BATON_ARTIFACTS") or os.path.join(os.path.dirname(os.path.abspath(BATON)), "artifacts")
 SITES = ("main", "dr")
 ADDRESS = {"main": "127.0.0.1", "dr": "127.0.0.2"}
 
@@ -360,6 +362,28 @@ class PostgresE2E(unittest.TestCase):
         self.assertGreater(self.sampler.samples, 10)
         self.assertEqual(self.sampler.both, [], "two primaries accepted connections at once: %s" % self.sampler.primaries)
 
+    def report_in_browser(self, tag, expect):
+        """The last run's `report --html`, loaded by headless chromium (Debian's):
+        it renders with no console message and fetches nothing; the rendered
+        page holds each of `expect`. Page and screenshot stay in ARTIFACTS."""
+        r = self.sb.baton("report", "--html")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page = os.path.join(ARTIFACTS, "e2e-%s.html" % tag)
+        with open(page, "w") as f:
+            f.write(r.stdout)
+        for action in (["--dump-dom"], ["--window-size=1200,1600", "--screenshot=" + page[:-5] + ".png"]):
+            c = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                                "--v=0"] + action + ["file://" + page], capture_output=True, text=True, timeout=120,
+                               stdin=subprocess.DEVNULL, cwd=ARTIFACTS)
+            self.assertEqual(c.returncode, 0, c.stderr)
+            for bad in (":CONSOLE", "Uncaught", "net::ERR"):
+                self.assertNotIn(bad, c.stderr)
+            if action == ["--dump-dom"]:
+                for text in expect:
+                    self.assertIn(text, c.stdout)
+        self.assertGreater(os.path.getsize(page[:-5] + ".png"), 10000)
+
     def switchover(self, old, new):
         """One switchover under writes, with every check."""
         r = self.sb.baton("switchover", "--yes")
@@ -377,6 +401,11 @@ class PostgresE2E(unittest.TestCase):
         self.start_sampler()
         time.sleep(0.5)
         r1 = self.switchover("main", "dr")
+        # The auditor's page of this switchover, in a real browser.
+        self.report_in_browser("switchover", [
+            "switchover of pg-sandbox", "completed: production moved from main to dr",
+            "source <b>main</b>, target <b>dr</b>", "source <b>dr</b>, target <b>main</b>", "promote-standby",
+            "writes blocked", "Cost = (To + Td) x (Hr + Lr) = (", "2000 + 150 EUR/h", ">met<"])
         time.sleep(0.5)
         r2 = self.switchover("dr", "main")
         time.sleep(0.3)

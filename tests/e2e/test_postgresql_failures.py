@@ -57,6 +57,10 @@ class PostgresFailures(PostgresE2E):
         log("lagging standby: measured %s bytes of WAL lost; %d acked ids lost" % (loss, len(lost)))
         self.assertGreater(len(lost), 0)
         self.assertGreater(loss, 0)
+        self.report_in_browser("lossy-failover", [
+            "failover of pg-sandbox", "completed: production moved from main to dr, losing ",
+            "missed by", "stale <b>main</b>", "measure-data-loss", "promote-standby",
+            "is not a time window: Td taken as 0", "Cost = (To + Td) x (Hr + Lr) = ("])
         sb.alter_system("dr", "primary_conninfo", conninfo)  # this host's own setting, for later
 
         # The new primary keeps no WAL for main and recycles what it had.
