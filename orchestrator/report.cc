@@ -75,11 +75,12 @@ void read_steps(const std::vector<Json>& records, RunReport* r) {
 }
 
 void read_phases_and_resumes(const std::vector<Json>& records, RunReport* r) {
-  std::string hash;
+  std::string hash, stopped_by;  // what ended the attempt a resume continues
   for (const Json& j : records) {
     const std::string ev = j.str("event");
     const long long t = j.num("time_ms");
     if (ev == "run_started") hash = j.str("runbook_hash");
+    if (ev == "run_finished") stopped_by = j.str("reason").substr(0, j.str("reason").find('\n'));
     if (ev == "phase_entered") {
       if (!r->phases.empty() && !r->phases.back().end_ms) r->phases.back().end_ms = t;
       r->phases.push_back({j.str("phase"), t, 0});
@@ -94,6 +95,8 @@ void read_phases_and_resumes(const std::vector<Json>& records, RunReport* r) {
       res.user = j.str("user");
       res.machine = j.str("machine");
       res.reason = j.str("reason");
+      if (!stopped_by.empty()) res.reason += ": " + stopped_by;  // "failed in promote" alone hides a gate
+      stopped_by.clear();
       res.hash_before = hash;
       res.hash_after = j.str("runbook_hash");
       hash = res.hash_after;

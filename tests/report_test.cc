@@ -187,6 +187,9 @@ run = 'echo "connecting with $db_password"; echo "no route to the app" >&2; test
   ASSERT_EQ(j["resumes"].size(), 1u) << j["resumes"].dump();
   const json& res = j["resumes"][0];
   EXPECT_TRUE(res["forced"].get<bool>());
+  // Why it was resumed: the failure that stopped it, not only the phase.
+  EXPECT_NE(res["reason"].get<std::string>().find("failed in verify: "), std::string::npos) << res.dump();
+  EXPECT_NE(res["reason"].get<std::string>().find("flaky-check"), std::string::npos) << res.dump();
   EXPECT_EQ(res["runbook_hash_before"], before);
   EXPECT_NE(res["runbook_hash_after"], before);
   const std::string html = sb.baton_cmd("report --html").out;
