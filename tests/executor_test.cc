@@ -1527,11 +1527,15 @@ run = "true"
   ASSERT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
   int notes = 0;
   for (const RunEvent& e : h.sink.of(EventKind::message)) {
-    EXPECT_NE(e.reason.find("still running: slow on dr.db"), std::string::npos) << e.reason;
-    ++notes;
+    // On a loaded machine "quick" may pass 200 ms and be reported too.
+    EXPECT_EQ(e.reason.rfind("still running: ", 0), 0u) << e.reason;
+    if (e.reason.find("still running: slow on dr.db") != std::string::npos) ++notes;
   }
+  long long slow_ms = 0;
+  for (const RunEvent& e : h.sink.of(EventKind::step_finished))
+    if (e.step == "slow") slow_ms = e.duration.count();
   EXPECT_GE(notes, 2);  // At 200, 400, 600 ms.
-  EXPECT_LE(notes, 4);
+  EXPECT_LE(notes, slow_ms / 200 + 1) << slow_ms;  // One per period, no more.
 }
 
 TEST(ExecutorProgress, TheFirstNoteComesAfterTheIntervalOfTheStepsOwnTime) {
