@@ -39,6 +39,13 @@ inline CommandResult sh(const std::string& line, Vars env = {}) {
 }
 
 inline std::string baton() { return shell_quote(BATON_BINARY); }
+
+// `baton VERB RUNBOOK --state-dir STATE FLAGS` (flags: shell words as written).
+inline CommandResult baton_at(const std::string& state, const std::string& verb, const std::string& rb,
+                              const std::string& flags = "", Vars env = {}) {
+  return sh(baton() + " " + verb + " " + shell_quote(rb) + " --state-dir " + shell_quote(state) + " " + flags,
+            std::move(env));
+}
 inline std::string example() { return std::string(BATON_SOURCE_DIR) + "/examples/local"; }
 
 inline void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }

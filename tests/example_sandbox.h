@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "orchestrator/journal.h"
@@ -50,6 +52,16 @@ run = 'sleep "${LONG_STEP:-0}"'
     Vars e = env;
     for (auto& kv : extra) e.push_back(kv);
     return sh(baton() + " " + args + " " + shell_quote(rb) + " --state-dir " + shell_quote(state), e);
+  }
+  // baton_cmd, again while it refuses because a step a killed Baton left is
+  // still running (that step ends on its own; at most ~10 s).
+  CommandResult baton_once_idle(const std::string& args) {
+    CommandResult r = baton_cmd(args);
+    for (int i = 0; i < 100 && r.err.find("still running") != std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      r = baton_cmd(args);
+    }
+    return r;
   }
   std::string journal() {
     std::vector<std::string> ids = list_runs(state + "/local-example");

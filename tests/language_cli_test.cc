@@ -38,9 +38,7 @@ class LanguageCli : public ::testing::Test {
   }
   CommandResult baton_cmd(const std::string& verb, const std::string& rb, const std::string& flags = "",
                           Vars env = {}) {
-    return sh(baton() + " " + verb + " " + shell_quote(rb) + " --state-dir " + shell_quote(d_.path + "/state") + " " +
-                  flags,
-              std::move(env));
+    return baton_at(d_.path + "/state", verb, rb, flags, std::move(env));
   }
   std::string journals() { return sh("cat " + shell_quote(d_.path) + "/state/lang/runs/*.jsonl").out; }
   std::string state_files() { return sh("cat " + shell_quote(d_.path) + "/state/lang/* 2>/dev/null").out; }

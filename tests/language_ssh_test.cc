@@ -8,7 +8,7 @@
 #include <chrono>
 
 #include "tests/cli_support.h"
-#include "tests/sshd_fixture.h"
+#include "tests/ssh_pair.h"
 
 namespace baton {
 namespace {
@@ -16,37 +16,9 @@ namespace {
 using namespace baton::testing;
 using Clock = std::chrono::steady_clock;
 
-std::string host_table(const std::string& site, const SshdFixture& s, const std::string& extra = "") {
-  return "[sites." + site + ".hosts.db]\naddress = \"" + s.address() + "\"\nport = " + std::to_string(s.port()) +
-         "\nuser = \"" + s.user() + "\"\nidentity = \"" + s.identity_path() + "\"\n" + extra;
-}
-
-class LanguageSsh : public ::testing::Test {
+class LanguageSsh : public SshPair {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(main_.ok()) << main_.error();
-    ASSERT_TRUE(dr_.ok()) << dr_.error();
-    known_hosts_ = d_.path + "/known_hosts";
-    write(known_hosts_, main_.known_hosts_line() + "\n" + dr_.known_hosts_line() + "\n");
-  }
-  std::string runbook(const std::string& steps, const std::string& main_extra = "") {
-    std::string rb = d_.path + "/rb.toml";
-    write(rb, "[runbook]\nname = \"lang-ssh\"\n" + host_table("main", main_, main_extra) + host_table("dr", dr_) +
-                  "[replication]\nsource = \"main\"\ntarget = \"dr\"\n[ssh]\nknown_hosts = \"" + known_hosts_ +
-                  "\"\n" + steps);
-    return rb;
-  }
-  CommandResult baton_cmd(const std::string& verb, const std::string& rb, const std::string& flags = "",
-                          Vars env = {}) {
-    return sh(baton() + " " + verb + " " + shell_quote(rb) + " --state-dir " + shell_quote(d_.path + "/state") + " " +
-                  flags,
-              std::move(env));
-  }
-  std::string journal() { return sh("cat " + shell_quote(d_.path) + "/state/lang-ssh/runs/*.jsonl").out; }
-
-  TempDir d_;
-  SshdFixture main_, dr_;
-  std::string known_hosts_;
+  LanguageSsh() : SshPair("lang-ssh") {}
 };
 
 TEST_F(LanguageSsh, EachSidesPortAndUserAreVariables) {

@@ -55,7 +55,8 @@ struct Flags {
     write(d.path + "/main.rw", "");
   }
   CommandResult baton_cmd(const std::string& args) {
-    return sh(baton() + " " + args + " " + shell_quote(rb) + " --state-dir " + shell_quote(d.path + "/state"));
+    const size_t space = args.find(' ');  // "VERB FLAGS..."
+    return baton_at(d.path + "/state", args.substr(0, space), rb, space == std::string::npos ? "" : args.substr(space));
   }
   bool writable(const std::string& site) const { return exists(d.path + "/" + site + ".rw"); }
 };

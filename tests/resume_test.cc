@@ -100,11 +100,7 @@ TEST(Resume, KillAtEveryJournalBoundaryThenResume) {
                                     at_crash.back().str("step") == "count-handover";
     // A step Baton was killed in may still run (its own process group):
     // resume waits for it, it never starts a second copy.
-    CommandResult r = s.baton_cmd("resume");
-    for (int i = 0; i < 100 && r.err.find("still running") != std::string::npos; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      r = s.baton_cmd("resume");
-    }
+    CommandResult r = s.baton_once_idle("resume");  // waits for the step Baton left
     // Killed after the step's process was seen: that copy ran on alone and
     // counted the handover; resume only asks once it has ended.
     const bool orphan_ran = handover_in_flight && last_event == "step_process";
@@ -152,12 +148,7 @@ TEST(Resume, KillInTheMiddleOfALongStep) {
   EXPECT_EQ(busy.exit_code, 1) << busy.out << busy.err;
   EXPECT_NE(busy.err.find("step long-step of the stopped run is still running on dr.app (process group "),
             std::string::npos) << busy.err;
-  CommandResult r;
-  for (int i = 0; i < 100; ++i) {
-    r = s.baton_cmd("resume");
-    if (r.exit_code == 0 || r.err.find("still running") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  CommandResult r = s.baton_once_idle("resume");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EndState e = end_state(s);
   EXPECT_EQ(e.handovers, 1);
@@ -183,12 +174,7 @@ TEST(Resume, AnAbortWaitsForAStepBatonLeftRunning) {
   CommandResult busy = s.baton_cmd("resume --abort --yes");
   EXPECT_EQ(busy.exit_code, 1) << busy.out << busy.err;
   EXPECT_NE(busy.err.find("step long-step of the stopped run is still running"), std::string::npos) << busy.err;
-  CommandResult r;
-  for (int i = 0; i < 100; ++i) {
-    r = s.baton_cmd("resume --abort --yes");
-    if (r.err.find("still running") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  CommandResult r = s.baton_once_idle("resume --abort --yes");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(summarize("x", s.records()).state, "aborted");
 }
@@ -202,11 +188,7 @@ TEST(Resume, TornLastJournalLineIsToleratedWithAWarning) {
   EXPECT_EQ(jr.records.size(), 20u);
   EXPECT_NE(jr.warning.find("torn record"), std::string::npos);
   EXPECT_TRUE(jr.error.empty());
-  CommandResult r = s.baton_cmd("resume");
-  for (int i = 0; i < 100 && r.err.find("still running") != std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // The step Baton left.
-    r = s.baton_cmd("resume");
-  }
+  CommandResult r = s.baton_once_idle("resume");  // waits for the step Baton left
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
   EXPECT_EQ(end_state(s).handovers, 1);
@@ -376,11 +358,7 @@ TEST(Resume, WaitingRunBlocksEvenADrillAndAbortEndsIt) {
   CommandResult d = s.baton_cmd("drill");
   EXPECT_EQ(d.exit_code, 3) << d.err;
   EXPECT_NE(d.err.find("waits"), std::string::npos) << d.err;
-  CommandResult a = s.baton_cmd("resume --abort");
-  for (int i = 0; i < 100 && a.err.find("still running") != std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // final-sync, left running by the kill
-    a = s.baton_cmd("resume --abort");
-  }
+  CommandResult a = s.baton_once_idle("resume --abort");  // waits for the step Baton left
   EXPECT_EQ(a.exit_code, 0) << a.out << a.err;
   EXPECT_NE(a.err.find("aborted"), std::string::npos) << a.err;
   EXPECT_EQ(a.err.find("error"), std::string::npos) << a.err;

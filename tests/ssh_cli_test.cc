@@ -15,7 +15,7 @@
 #include "orchestrator/journal.h"
 #include "orchestrator/json.h"
 #include "tests/cli_support.h"
-#include "tests/sshd_fixture.h"
+#include "tests/ssh_pair.h"
 
 namespace baton {
 namespace {
@@ -23,35 +23,10 @@ namespace {
 using namespace baton::testing;
 using Clock = std::chrono::steady_clock;
 
-std::string host_table(const std::string& site, const SshdFixture& s) {
-  return "[sites." + site + ".hosts.db]\naddress = \"" + s.address() + "\"\nport = " + std::to_string(s.port()) +
-         "\nuser = \"" + s.user() + "\"\nidentity = \"" + s.identity_path() + "\"\n";
-}
-
-class SshCli : public ::testing::Test {
+// The runbook's name is "ssh".
+class SshCli : public SshPair {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(main_.ok()) << main_.error();
-    ASSERT_TRUE(dr_.ok()) << dr_.error();
-    known_hosts_ = d_.path + "/known_hosts";
-    write(known_hosts_, main_.known_hosts_line() + "\n" + dr_.known_hosts_line() + "\n");
-  }
-
-  std::string runbook(const std::string& steps) {
-    std::string rb = d_.path + "/rb.toml";
-    write(rb, "[runbook]\nname = \"ssh\"\n" + host_table("main", main_) + host_table("dr", dr_) +
-                  "[replication]\nsource = \"main\"\ntarget = \"dr\"\n[ssh]\nknown_hosts = \"" + known_hosts_ +
-                  "\"\n" + steps);
-    return rb;
-  }
-  CommandResult baton_cmd(const std::string& verb, const std::string& rb, const std::string& flags = "") {
-    return sh(baton() + " " + verb + " " + shell_quote(rb) + " --state-dir " + shell_quote(d_.path + "/state") + " " +
-              flags);
-  }
-
-  TempDir d_;
-  SshdFixture main_, dr_;
-  std::string known_hosts_;
+  SshCli() : SshPair("ssh") {}
 };
 
 const char* kPreflight = R"toml(
@@ -228,7 +203,7 @@ TEST(SshFanout, SessionsToEveryHostOpenAtOnceWhenTheRunStarts) {
   ASSERT_TRUE(main.ok()) << main.error();
   ASSERT_TRUE(dr.ok()) << dr.error();
   Fanout f;
-  f.write(host_table("main", main) + many_hosts("dr", dr, 6), {&main, &dr});
+  f.write(ssh_host_table("main", main) + many_hosts("dr", dr, 6), {&main, &dr});
   CommandResult r = f.run();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::vector<Json> c = events_of(r.out, "host_connected");
@@ -252,7 +227,7 @@ TEST(SshFanout, ThrottledSshdDropsConnectsYetTheRunSucceeds) {
   ASSERT_TRUE(main.ok()) << main.error();
   ASSERT_TRUE(dr.ok()) << dr.error();
   Fanout f;
-  f.write(host_table("main", main) + many_hosts("dr", dr, 8), {&main, &dr}, "connection_attempts = 20\n");
+  f.write(ssh_host_table("main", main) + many_hosts("dr", dr, 8), {&main, &dr}, "connection_attempts = 20\n");
   CommandResult r = f.run();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_GT(dr.connections_dropped(), 0) << dr.log();
@@ -270,7 +245,7 @@ TEST(SshFanout, AuthenticationFailureIsNotRetriedAndFailsTheStepThatNeedsTheHost
   ASSERT_TRUE(main.ok()) << main.error();
   ASSERT_TRUE(dr.ok()) << dr.error();
   Fanout f;
-  f.write(host_table("main", main) + many_hosts("dr", dr, 1, dr.make_key("stranger")), {&main, &dr});
+  f.write(ssh_host_table("main", main) + many_hosts("dr", dr, 1, dr.make_key("stranger")), {&main, &dr});
   CommandResult r = f.run("--connection-attempts 5");
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("step check-target failed on dr.h1"), std::string::npos) << r.err;
