@@ -4,6 +4,7 @@
 
 #include "orchestrator/commands/context.h"
 #include "orchestrator/commands/summary_view.h"
+#include "orchestrator/progress.h"  // visible
 #include "orchestrator/report.h"
 
 namespace baton {
@@ -62,7 +63,7 @@ std::string report_text(const RunReport& r) {
     o << "  " << iso_time(res.at_ms) << " by " << res.user << ": " << res.reason
       << (res.forced() ? "; forced, runbook " + res.hash_before + " -> " + res.hash_after : "") << "\n";
   if (!r.journal_warning.empty()) o << "\nwarning: " << r.journal_warning << "\n";
-  return o.str();
+  return visible(o.str());  // Step output may hold terminal escapes.
 }
 
 JsonValue report_json(const RunReport& r, const std::vector<Json>& records) {

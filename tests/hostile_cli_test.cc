@@ -14,6 +14,29 @@ namespace {
 using namespace baton::testing;
 using nlohmann::json;
 
+void append(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::app) << text; }
+
+// A step of the verify phase that prints terminal escapes (clear screen,
+// window title, colour, a C1 CSI), also as a notice, then fails.
+const char* kEscapes = R"TOML(
+[[step]]
+id = "escapes"
+phase = "verify"
+on = "source"
+run = '''printf 'before\033[2J\033]0;owned\007\033[31mred\302\233after\n'; printf 'baton-notice: n\033[31m\n'; exit 1'''
+)TOML";
+
+bool raw_controls(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return true;
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) < 0xa0)
+      return true;
+  }
+  return false;
+}
+
 TEST(Hostile, ClosedStdoutDoesNotWriteIntoTheStateDirectory) {
   Sandbox sb;
   Vars e = sb.env;
@@ -45,6 +68,32 @@ TEST(Hostile, OutputThatCannotBeWrittenIsAnErrorNotASilentSuccess) {
   }
   CommandResult v = sh(baton() + " validate " + shell_quote(sb.rb) + " > /dev/full");
   EXPECT_EQ(v.exit_code, 1) << v.err;
+}
+
+TEST(Hostile, TerminalEscapesFromStepsAreShownNotSent) {
+  Sandbox sb;
+  append(sb.rb, kEscapes);
+  CommandResult run = sb.baton_cmd("switchover");
+  ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_FALSE(raw_controls(run.out)) << run.out;
+  EXPECT_FALSE(raw_controls(run.err)) << run.err;
+  const std::string text = sb.baton_cmd("report").out;
+  EXPECT_FALSE(raw_controls(text)) << text;
+  EXPECT_NE(text.find("before\\x1b[2J\\x1b]0;owned\\x07\\x1b[31mred\\x9bafter"), std::string::npos) << text;
+  EXPECT_NE(text.find("notice: n\\x1b[31m"), std::string::npos) << text;
+  const std::string html = sb.baton_cmd("report --html").out;
+  EXPECT_FALSE(raw_controls(html)) << html;
+  EXPECT_NE(html.find("before\\x1b[2J"), std::string::npos);
+  for (const char* verb : {"status --offline", "history"}) {
+    CommandResult r = sb.baton_cmd(verb);
+    EXPECT_FALSE(raw_controls(r.out)) << verb << ": " << r.out;
+  }
+  // JSON keeps the bytes, escaped as JSON does: a program reads them as they were.
+  json j = json::parse(sb.baton_cmd("report --json").out);
+  bool found = false;
+  for (const json& st : j["steps"])
+    if (st["step"] == "escapes") found = st.value("output_tail", "").find("\033[2J") != std::string::npos;
+  EXPECT_TRUE(found) << j["steps"].dump();
 }
 
 }  // namespace
