@@ -106,6 +106,7 @@ JsonValue report_json(const RunReport& r, const std::vector<Json>& records) {
                  {"hourly_revenue", r.cost->hourly_revenue}, {"hourly_labor", r.cost->hourly_labor},
                  {"cost", r.cost->cost()},                   {"currency", r.cost->currency},
                  {"text", cost_sentence(*r.cost)}};
+  if (!r.journal_warning.empty()) j["journal_warning"] = r.journal_warning;
   if (r.drill) j["drill"] = {{"proven_at", iso_time(r.drill->proven_ms)}, {"text", proof_sentence(*r.drill)}};
   j["records"] = JsonValue::array();
   for (const Json& rec : records) j["records"].push_back(rec.v);

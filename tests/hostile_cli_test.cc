@@ -96,5 +96,55 @@ TEST(Hostile, TerminalEscapesFromStepsAreShownNotSent) {
   EXPECT_TRUE(found) << j["steps"].dump();
 }
 
+// The stored report of a run whose journal is damaged in the middle: it says
+// so, in text, HTML and JSON, and claims no outcome, roles or verdicts.
+TEST(Hostile, AReportOfADamagedJournalSaysWhatItDoesNotKnow) {
+  Sandbox sb;
+  ASSERT_EQ(sb.baton_cmd("switchover").exit_code, 0);
+  const std::string path = sb.journal();
+  std::string text = read(path);
+  size_t third = 0;
+  for (int k = 0; k < 3; ++k) third = text.find('\n', third) + 1;
+  text.insert(third, "garbage{{{\n");
+  write(path, text);
+  CommandResult r = sb.baton_cmd("report");
+  EXPECT_NE(r.err.find("damaged journal record"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("unknown: the journal is damaged"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("this report shows only the records before it"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("interrupted in"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("can be resumed"), std::string::npos) << r.out;
+  const std::string html = sb.baton_cmd("report --html").out;
+  EXPECT_NE(html.find("unknown: the journal is damaged"), std::string::npos);
+  EXPECT_NE(html.find("this report shows only the records before it"), std::string::npos);
+  json j = json::parse(sb.baton_cmd("report --json").out);
+  EXPECT_TRUE(j["summary"].contains("damaged")) << j["summary"].dump();
+  EXPECT_EQ(j["summary"]["outcome"], "unknown: damaged journal");
+  EXPECT_TRUE(j.contains("journal_warning"));
+  const std::string history = sb.baton_cmd("history").out;
+  EXPECT_NE(history.find("unknown: damaged journal"), std::string::npos) << history;
+  json h = json::parse(sb.baton_cmd("history --json").out);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_TRUE(h[0].contains("damaged")) << h.dump();
+}
+
+// A journal edited by hand: a verdict with no objective it can be shown
+// against is not shown (it used to read an empty optional).
+TEST(Hostile, AVerdictWithoutItsObjectiveIsNotShown) {
+  Sandbox sb;
+  ASSERT_EQ(sb.baton_cmd("drill").exit_code, 0);
+  const std::string path = sb.journal();
+  std::string journal = read(path);
+  const std::string key = "\"rto\":\"";  // The objective, made unreadable.
+  for (size_t at = 0; (at = journal.find(key, at)) != std::string::npos; at += key.size()) journal.insert(at + key.size(), "x");
+  write(path, journal);
+  const std::string text = sb.baton_cmd("report").out, html = sb.baton_cmd("report --html").out,
+                    history = sb.baton_cmd("history").out;
+  EXPECT_NE(text.find("outcome   completed"), std::string::npos) << text;
+  EXPECT_EQ(text.find("(RTO "), std::string::npos) << text;
+  EXPECT_EQ(html.find("<span class=\"verdict ok\">met</span>"), std::string::npos) << html;
+  EXPECT_EQ(history.find("met ("), std::string::npos) << history;
+  EXPECT_EQ(sb.baton_cmd("history --json").exit_code, 0);
+}
+
 }  // namespace
 }  // namespace baton
