@@ -146,5 +146,14 @@ TEST(Hostile, AVerdictWithoutItsObjectiveIsNotShown) {
   EXPECT_EQ(sb.baton_cmd("history --json").exit_code, 0);
 }
 
+TEST(Hostile, ConflictingReportFormatsAreAUsageError) {
+  Sandbox sb;
+  ASSERT_EQ(sb.baton_cmd("drill").exit_code, 0);
+  CommandResult r = sb.baton_cmd("report --json --html");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--json and --html exclude each other"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
 }  // namespace
 }  // namespace baton

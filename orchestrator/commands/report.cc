@@ -9,6 +9,10 @@
 namespace baton {
 
 int cmd_report(const Options& o) {
+  if (o.json && o.html) {
+    fail("--json and --html exclude each other: one report at a time");
+    return 2;
+  }
   Runbook rb;
   if (!load_runbook(o.runbook, &rb, false)) return 2;
   StateDir dir;
