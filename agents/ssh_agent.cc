@@ -649,6 +649,9 @@ kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
   if (ssh_channel_open_session(k) != SSH_OK ||
       ssh_channel_request_exec(k, remote.c_str()) != SSH_OK) {
     err = ssh_get_error(session_);
+    // A host that went quiet times out (SSH_AGAIN) with no error text: the
+    // kill was not delivered all the same.
+    if (err.empty()) err = "no answer within " + std::to_string(opts_.connect_timeout.count()) + " ms";
   } else {
     ssh_channel_send_eof(k);
     // Waits (bounded by the session timeout) until the kill script is done.

@@ -1,6 +1,7 @@
 // The command line: global flags, and every verb dispatched from one table.
 #include "orchestrator/cli.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -126,6 +127,23 @@ std::string verb_word(int argc, char** argv) {
   return {};
 }
 
+// Output that did not reach stdout (a full disk, a closed pipe) is said, not
+// lost in silence. A verb whose product is its output fails (exit 1); a run
+// keeps its own exit code: its journal has everything.
+int checked_output(int rc, const std::string& verb) {
+  int err = errno;  // A write that failed earlier left its cause here, most likely.
+  if (err != ENOSPC && err != EPIPE && err != EBADF && err != EIO && err != EFBIG && err != EDQUOT) err = 0;
+  errno = 0;
+  if (std::fflush(stdout) != 0) err = errno;
+  else if (!std::ferror(stdout)) return rc;
+  const std::string why = err ? std::string(": ") + std::strerror(err) : "";
+  const bool run = verb == "switchover" || verb == "failover" || verb == "drill" || verb == "reverse-sync" ||
+                   verb == "resume" || verb == "adopt";
+  std::fprintf(stderr, "baton: error: cannot write to standard output%s; the output is incomplete%s\n", why.c_str(),
+               run ? " (the run's journal is complete: `baton report`)" : "");
+  return rc == 0 && !run ? 1 : rc;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -166,7 +184,7 @@ int run_cli(int argc, char** argv) {
     return 2;
   }
   for (const auto& [c, v] : subs)
-    if (*c) return v->run(o);
+    if (*c) return checked_output(v->run(o), v->name);
   return 2;
 }
 

@@ -160,11 +160,13 @@ std::string money(double v) {
 
 }  // namespace
 
-RunReport build_report(const Runbook& rb, const std::string& id, const std::vector<Json>& records) {
+RunReport build_report(const Runbook& rb, const std::string& id, const std::vector<Json>& records,
+                       const std::string& damaged) {
   RunReport r;
   r.runbook_name = rb.name;
   r.runbook_path = rb.path;
   r.summary = summarize(id, records);
+  r.summary.damaged = damaged;
   r.start_ms = r.summary.started_ms;
   r.end_ms = std::max(r.summary.last_ms, r.start_ms);
   read_steps(records, &r);
@@ -198,6 +200,8 @@ std::string outcome_words(const RunReport& r) {
   const RunSummary& s = r.summary;
   const Roles& a = s.roles_at_start;
   const Roles& b = s.roles_now;
+  if (!s.damaged.empty())
+    return "unknown: the journal is damaged (" + s.damaged + "); what the run did after that record is not known";
   if (!s.finished) return "interrupted in " + s.state + ": the run can be resumed";
   if (s.state == "completed") {
     if (s.operation == "drill") return "completed: recovery proven on a clone; production (" + a.source + ") untouched";

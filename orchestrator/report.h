@@ -81,8 +81,11 @@ struct RunReport {
 };
 
 // The report of run `id` from its journal records. `rb` gives the name
-// and the [cost]; the journal gives everything else.
-RunReport build_report(const Runbook& rb, const std::string& id, const std::vector<Json>& records);
+// and the [cost]; the journal gives everything else. `damaged`: why the
+// journal could not be read to its end (empty if it could); the outcome is
+// then unknown, and the verdicts are not judged.
+RunReport build_report(const Runbook& rb, const std::string& id, const std::vector<Json>& records,
+                       const std::string& damaged = "");
 
 // The proof a completed drill gives, or nullopt.
 std::optional<DrillProof> drill_proof(const RunSummary& s);

@@ -7,6 +7,7 @@
 
 #include "orchestrator/commands/context.h"
 #include "orchestrator/commands/summary_view.h"
+#include "orchestrator/progress.h"  // visible
 #include "orchestrator/report.h"
 
 namespace baton {
@@ -14,7 +15,7 @@ namespace {
 
 std::string esc(const std::string& t) {
   std::string out;
-  for (char c : valid_utf8(t)) {
+  for (char c : visible(t)) {  // No raw control characters in the page.
     switch (c) {
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;

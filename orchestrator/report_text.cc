@@ -4,6 +4,7 @@
 
 #include "orchestrator/commands/context.h"
 #include "orchestrator/commands/summary_view.h"
+#include "orchestrator/progress.h"  // visible
 #include "orchestrator/report.h"
 
 namespace baton {
@@ -62,7 +63,7 @@ std::string report_text(const RunReport& r) {
     o << "  " << iso_time(res.at_ms) << " by " << res.user << ": " << res.reason
       << (res.forced() ? "; forced, runbook " + res.hash_before + " -> " + res.hash_after : "") << "\n";
   if (!r.journal_warning.empty()) o << "\nwarning: " << r.journal_warning << "\n";
-  return o.str();
+  return visible(o.str());  // Step output may hold terminal escapes.
 }
 
 JsonValue report_json(const RunReport& r, const std::vector<Json>& records) {
@@ -105,6 +106,7 @@ JsonValue report_json(const RunReport& r, const std::vector<Json>& records) {
                  {"hourly_revenue", r.cost->hourly_revenue}, {"hourly_labor", r.cost->hourly_labor},
                  {"cost", r.cost->cost()},                   {"currency", r.cost->currency},
                  {"text", cost_sentence(*r.cost)}};
+  if (!r.journal_warning.empty()) j["journal_warning"] = r.journal_warning;
   if (r.drill) j["drill"] = {{"proven_at", iso_time(r.drill->proven_ms)}, {"text", proof_sentence(*r.drill)}};
   j["records"] = JsonValue::array();
   for (const Json& rec : records) j["records"].push_back(rec.v);

@@ -2,6 +2,7 @@
 #include "agents/ssh_agent.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -177,6 +178,55 @@ TEST_F(SshAgentTest, TimeoutKillsTheRemoteProcessGroup) {
   EXPECT_TRUE(next.completed()) << next.error;
   EXPECT_EQ(next.out, "again\n");
   EXPECT_EQ(agent.connects(), 1);
+}
+
+// The sshd processes of this fixture (listener and sessions), not the
+// commands they run: what freezes when a host hangs.
+std::vector<pid_t> sshd_processes(const SshdFixture& sshd) {
+  std::vector<pid_t> out;
+  pid_t listener = 0;
+  DIR* proc = ::opendir("/proc");
+  for (dirent* e; proc && !listener && (e = ::readdir(proc));) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    const std::string cmd = pid > 1 ? slurp("/proc/" + std::to_string(pid) + "/cmdline") : "";
+    if (cmd.find("sshd") != std::string::npos && cmd.find(sshd.dir()) != std::string::npos) listener = pid;
+  }
+  if (proc) ::closedir(proc);
+  if (!listener) return out;
+  out.push_back(listener);
+  for (size_t i = 0; i < out.size(); ++i) {  // Descendants named sshd.
+    std::istringstream kids(slurp("/proc/" + std::to_string(out[i]) + "/task/" + std::to_string(out[i]) + "/children"));
+    for (pid_t k; kids >> k;)
+      if (slurp("/proc/" + std::to_string(k) + "/cmdline").rfind("sshd", 0) == 0) out.push_back(k);
+  }
+  return out;
+}
+
+// A host that hangs mid-step (its sshd stopped, the network gone quiet):
+// the timeout fires, and the step does not claim the command was killed.
+TEST_F(SshAgentTest, TimeoutOnAHungHostDoesNotClaimTheKill) {
+  SshOptions o = options_for(sshd);
+  o.connect_timeout = 2s;
+  SshAgent agent(o);
+  ASSERT_EQ(agent.probe(), "");
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
+  std::vector<pid_t> frozen;
+  std::thread freezer([&] {
+    for (int i = 0; i < 100 && slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(50ms);
+    frozen = sshd_processes(sshd);
+    for (pid_t p : frozen) ::kill(p, SIGSTOP);
+  });
+  auto t0 = Clock::now();
+  CommandResult r = agent.run(command("echo $$ > " + pidfile + "; sleep 30", 2s));
+  auto elapsed = Clock::now() - t0;
+  freezer.join();
+  for (pid_t p : frozen) ::kill(p, SIGCONT);
+  ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.error.find("could not stop the command on main.db"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("it may still be running there"), std::string::npos) << r.error;
+  EXPECT_LT(elapsed, 20s);
 }
 
 TEST_F(SshAgentTest, SignalExitIsReported) {

@@ -98,32 +98,32 @@ void print_json(const Options& o, const Runbook& rb, const CheckResult& r) {
 }
 
 void print_text(const Options& o, const Runbook& rb, const CheckResult& r) {
-  std::printf("hosts\n");
+  text_out("hosts\n");
   for (const HostCheck& h : r.hosts) {
-    std::printf("  %s  %-16s %-28s %s\n", h.error.empty() ? "ok  " : "FAIL", h.host.c_str(), h.address.c_str(),
+    text_out("  %s  %-16s %-28s %s\n", h.error.empty() ? "ok  " : "FAIL", h.host.c_str(), h.address.c_str(),
                 h.host_key.empty() ? "" : ("host key " + h.host_key).c_str());
-    if (!h.error.empty()) std::printf("        %s\n", h.error.c_str());
+    if (!h.error.empty()) text_out("        %s\n", h.error.c_str());
   }
   if (r.probed) {
-    std::printf("roles (stored: source %s, target %s; from %s)\n%s", r.stored.source.c_str(),
+    text_out("roles (stored: source %s, target %s; from %s)\n%s", r.stored.source.c_str(),
                 r.stored.target.c_str(), roles_origin(o, rb).c_str(), r.obs.table("  ").c_str());
     using K = RoleCheck::Kind;
-    if (r.rc.kind == K::agree) std::printf("  ok    the hosts agree with the stored roles\n");
-    else if (r.rc.kind == K::from_probe) std::printf("  ok    %s\n", r.rc.message.c_str());
-    else std::printf("  FAIL  %s\n", r.rc.message.substr(0, r.rc.message.find('\n')).c_str());
+    if (r.rc.kind == K::agree) text_out("  ok    the hosts agree with the stored roles\n");
+    else if (r.rc.kind == K::from_probe) text_out("  ok    %s\n", r.rc.message.c_str());
+    else text_out("  FAIL  %s\n", r.rc.message.substr(0, r.rc.message.find('\n')).c_str());
     if (r.rc.kind == K::contradicts)
-      std::printf("        record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
+      text_out("        record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
                   r.obs.primary_site()->c_str());
   } else {
-    std::printf("roles (source %s, target %s; not probed: the runbook has no [probe])\n", r.roles.source.c_str(),
+    text_out("roles (source %s, target %s; not probed: the runbook has no [probe])\n", r.roles.source.c_str(),
                 r.roles.target.c_str());
   }
-  std::printf("preflight (source %s, target %s)\n", r.roles.source.c_str(), r.roles.target.c_str());
+  text_out("preflight (source %s, target %s)\n", r.roles.source.c_str(), r.roles.target.c_str());
   for (const StepCheck& s : r.preflight) {
-    std::printf("  %s  %s\n", s.error.empty() ? "ok  " : "FAIL", s.step.c_str());
-    if (!s.error.empty()) std::printf("%s", ("        " + s.error + "\n").c_str());
+    text_out("  %s  %s\n", s.error.empty() ? "ok  " : "FAIL", s.step.c_str());
+    if (!s.error.empty()) text_out("%s", ("        " + s.error + "\n").c_str());
   }
-  std::printf("%s\n", r.ok ? "check passed" : "check failed");
+  text_out("%s\n", r.ok ? "check passed" : "check failed");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -13,11 +14,24 @@
 #include "agents/local_agent.h"
 #include "agents/ssh_agent.h"
 #include "orchestrator/interrupt.h"
+#include "orchestrator/progress.h"  // visible
 #include "runbooks/loader.h"
 
 namespace baton {
 
-void fail(const std::string& msg) { std::fprintf(stderr, "baton: error: %s\n", msg.c_str()); }
+void fail(const std::string& msg) { std::fprintf(stderr, "baton: error: %s\n", visible(msg).c_str()); }
+
+void text_out(const char* format, ...) {
+  va_list args, again;
+  va_start(args, format);
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, format, args);
+  va_end(args);
+  std::string text(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(text.data(), text.size() + 1, format, again);
+  va_end(again);
+  std::fputs(visible(text).c_str(), stdout);
+}
 
 bool load_runbook(const std::string& path, Runbook* out, bool read_values) {
   LoadResult r = load_runbook_file(path, read_values);

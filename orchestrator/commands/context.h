@@ -40,8 +40,12 @@ struct Options {
   std::string source;
 };
 
-// "baton: error: MSG" on stderr.
+// "baton: error: MSG" on stderr, control characters shown visibly.
 void fail(const std::string& msg);
+// printf for text views: what hosts and steps printed may hold terminal
+// escapes (clear the screen, set the title, write the clipboard); they are
+// shown as \x1b and the like, never sent to the terminal as they are.
+void text_out(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
 // Loads and validates; prints every mistake as FILE:LINE:COL. False: exit 2.
 // read_values false: { env } and { file } values are not read (verbs that run nothing).

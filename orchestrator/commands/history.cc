@@ -13,11 +13,12 @@ int cmd_history(const Options& o) {
   if (!read_state(o, rb, &dir)) return 1;
   JsonValue all = JsonValue::array();
   if (!o.json)
-    std::printf("%-26s %-13s %-21s %10s  %-34s %-16s %s\n", "RUN", "OPERATION", "STARTED", "DURATION", "OUTCOME",
+    text_out("%-26s %-13s %-21s %10s  %-34s %-16s %s\n", "RUN", "OPERATION", "STARTED", "DURATION", "OUTCOME",
                 "RTO", "RPO");
   for (const std::string& id : list_runs(dir.path())) {
     JournalRead jr = read_journal(journal_path(dir.path(), id));
     RunSummary s = summarize(id, jr.records);
+    s.damaged = jr.error;
     if (s.operation.empty()) continue;
     if (o.json) {
       JsonValue j = summary_json(s);
@@ -27,12 +28,12 @@ int cmd_history(const Options& o) {
     }
     std::string rto = rto_verdict(s);
     if (!rto.empty()) rto += " (" + format_duration(*parse_duration(s.rto)) + ")";
-    std::printf("%-26s %-13s %-21s %10s  %-34s %-16s %s\n", id.c_str(), s.operation.c_str(),
+    text_out("%-26s %-13s %-21s %10s  %-34s %-16s %s\n", id.c_str(), s.operation.c_str(),
                 iso_time(s.started_ms).c_str(), format_duration(Millis(s.duration_ms)).c_str(), outcome(s).c_str(),
                 rto.c_str(), rpo_verdict(s).c_str());
   }
   if (o.json) std::printf("%s\n", dump_json(all).c_str());
-  else std::printf("\nlast drill: %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
+  else text_out("\nlast drill: %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
   return 0;
 }
 

@@ -9,6 +9,10 @@
 namespace baton {
 
 int cmd_report(const Options& o) {
+  if (o.json && o.html) {
+    fail("--json and --html exclude each other: one report at a time");
+    return 2;
+  }
   Runbook rb;
   if (!load_runbook(o.runbook, &rb, false)) return 2;
   StateDir dir;
@@ -21,8 +25,10 @@ int cmd_report(const Options& o) {
   }
   JournalRead jr = read_journal(journal_path(dir.path(), id));
   if (!jr.error.empty()) fail(jr.error);
-  RunReport r = build_report(rb, id, jr.records);
-  r.journal_warning = jr.warning;
+  RunReport r = build_report(rb, id, jr.records, jr.error);
+  r.journal_warning = jr.error.empty() ? jr.warning
+                                       : jr.error + ": this report shows only the records before it, and the run's "
+                                                    "outcome is unknown";
   if (o.json) std::printf("%s\n", dump_json(report_json(r, jr.records)).c_str());
   else if (o.html) std::printf("%s", report_html(r).c_str());
   else std::printf("%s", report_text(r).c_str());

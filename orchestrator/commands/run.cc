@@ -52,7 +52,7 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   Executor ex(rb, op, agents, bus, opts);
   RunResult res = ex.run(std::move(st));
   if (!res.message.empty())
-    std::fprintf(stderr, "baton: %s%s\n", res.exit_code ? "error: " : "", res.message.c_str());
+    std::fprintf(stderr, "baton: %s%s\n", res.exit_code ? "error: " : "", visible(res.message).c_str());
   if (!journal.failure().empty()) fail(journal.failure());
   return res.exit_code;
 }

@@ -91,48 +91,48 @@ int cmd_status(const Options& o) {
     std::printf("%s\n", dump_json(j).c_str());
     return code;
   }
-  std::printf("runbook   %s (%s)\n", rb.name.c_str(), o.runbook.c_str());
-  std::printf("roles     source %s, target %s  (from %s)\n", r.source.c_str(), r.target.c_str(), origin.c_str());
+  text_out("runbook   %s (%s)\n", rb.name.c_str(), o.runbook.c_str());
+  text_out("roles     source %s, target %s  (from %s)\n", r.source.c_str(), r.target.c_str(), origin.c_str());
   if (!r.stale.empty())
-    std::printf("stale     %s: run `baton reverse-sync %s` before switching back\n", r.stale.c_str(), o.runbook.c_str());
+    text_out("stale     %s: run `baton reverse-sync %s` before switching back\n", r.stale.c_str(), o.runbook.c_str());
   if (o.offline) {
-    std::printf("probe     skipped (--offline)\n");
+    text_out("probe     skipped (--offline)\n");
   } else if (!obs.probed) {
-    std::printf("probe     none: the runbook has no [probe], so the roles above are not checked\n");
+    text_out("probe     none: the runbook has no [probe], so the roles above are not checked\n");
   } else {
     std::string table = obs.table("          ");
-    std::printf("probe%s", table.substr(5).c_str());
-    if (rc.kind == K::agree) std::printf("          the hosts agree with the stored roles\n");
-    else if (!rc.message.empty()) std::printf("%s\n", ("          " + rc.message.substr(0, rc.message.find('\n'))).c_str());
+    text_out("probe%s", table.substr(5).c_str());
+    if (rc.kind == K::agree) text_out("          the hosts agree with the stored roles\n");
+    else if (!rc.message.empty()) text_out("%s\n", ("          " + rc.message.substr(0, rc.message.find('\n'))).c_str());
     if (rc.kind == K::contradicts)
-      std::printf("          record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
+      text_out("          record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
                   obs.primary_site()->c_str());
   }
-  std::printf("drill     %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
+  text_out("drill     %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
   if (lock.held) {
-    std::printf("running   %s\n", lock.describe().c_str());
+    text_out("running   %s\n", lock.describe().c_str());
     if (!cur.step.empty())
-      std::printf("          now: %s on %s, for %s\n", cur.step.c_str(), cur.host.c_str(),
+      text_out("          now: %s on %s, for %s\n", cur.step.c_str(), cur.host.c_str(),
                   format_duration(Millis(now_ms() - cur.since_ms)).c_str());
   }
   if (!has) {
-    std::printf("last run  none\n");
+    text_out("last run  none\n");
     return code;
   }
   if (lock.held && !last.finished) return code;  // The running run is the last one.
   if (damaged) {
-    std::printf("last run  %s  %s: its journal is damaged (%s)\n", last.id.c_str(), last.operation.c_str(),
+    text_out("last run  %s  %s: its journal is damaged (%s)\n", last.id.c_str(), last.operation.c_str(),
                 last.damaged.c_str());
-    std::printf("waiting   check the hosts, then `baton resume %s --abort` closes it (the file is kept)\n",
+    text_out("waiting   check the hosts, then `baton resume %s --abort` closes it (the file is kept)\n",
                 o.runbook.c_str());
     return code;
   }
-  std::printf("last run  %s  %s  %s  %s\n", last.id.c_str(), last.operation.c_str(), iso_time(last.started_ms).c_str(),
+  text_out("last run  %s  %s  %s  %s\n", last.id.c_str(), last.operation.c_str(), iso_time(last.started_ms).c_str(),
               outcome(last).c_str());
   if (last.finished && last.state == "failed" && !last.failure.empty())
-    std::printf("          %s\n", last.failure.substr(0, last.failure.find('\n')).c_str());
+    text_out("          %s\n", last.failure.substr(0, last.failure.find('\n')).c_str());
   if (last.resumable())
-    std::printf("waiting   run %s: `baton resume %s` (or --rollback, --abort)\n", last.id.c_str(), o.runbook.c_str());
+    text_out("waiting   run %s: `baton resume %s` (or --rollback, --abort)\n", last.id.c_str(), o.runbook.c_str());
   return code;
 }
 

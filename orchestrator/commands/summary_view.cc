@@ -7,20 +7,23 @@
 namespace baton {
 
 std::string outcome(const RunSummary& s) {
+  if (!s.damaged.empty()) return "unknown: damaged journal";  // What follows the damage is not read.
   if (!s.finished) return "interrupted in " + s.state + " (resumable)";
   if (s.state == "failed") return "failed in " + s.failed_phase + (s.resumable() ? " (resumable)" : "");
   return s.state;
 }
 
 std::string rto_verdict(const RunSummary& s) {
-  if (!s.finished || s.state != "completed") return {};  // Judged only when it got there.
-  if (!s.rto_verdict.empty()) return s.rto_verdict;
-  std::optional<Millis> rto = parse_duration(s.rto);  // Journals of 0.1 record no verdict.
+  if (!s.finished || s.state != "completed" || !s.damaged.empty()) return {};  // Judged only when it got there.
+  // Callers show the objective beside the verdict: none without one.
+  std::optional<Millis> rto = parse_duration(s.rto);
   if (!rto) return {};
+  if (!s.rto_verdict.empty()) return s.rto_verdict;  // Journals of 0.1 record no verdict.
   return s.duration_ms <= rto->count() ? "met" : "missed";
 }
 
 std::string rpo_verdict(const RunSummary& s) {
+  if (!s.damaged.empty()) return {};
   if (!s.rpo_verdict.empty()) return s.rpo_verdict;
   return s.rpo.empty() || !s.finished ? "" : "not measured";
 }
@@ -36,6 +39,7 @@ JsonValue summary_json(const RunSummary& s) {
   o["outcome"] = outcome(s);
   o["exit_code"] = s.exit_code;
   o["resumable"] = s.resumable();
+  if (!s.damaged.empty()) o["damaged"] = s.damaged;
   if (!s.failed_phase.empty()) o["failed_phase"] = s.failed_phase;
   if (!s.rto.empty()) {
     o["rto_ms"] = parse_duration(s.rto).value_or(Millis(0)).count();
