@@ -111,8 +111,9 @@ void positionals(CLI::App& c, Args a, Options& o) {
 
 const char* const kExitCodes =
     "Exit codes: 0 done; 1 the operation failed (resumable); 2 invalid usage or runbook;\n"
-    "3 preflight failed, nothing changed (also: split brain or no primary observed, a stale side,\n"
-    "a run waiting to be resumed); 4 confirmation needed or refused; 5 another run holds the lock;\n"
+    "3 preflight failed, nothing changed (also: split brain or no primary observed, stored roles\n"
+    "that contradict the hosts, a stale side, a run waiting to be resumed); 4 confirmation needed\n"
+    "or refused (also: a data loss over the RPO); 5 another run holds the lock;\n"
     "130/143 stopped by SIGINT/SIGTERM (the run can be resumed).";
 
 // The first word that is not a flag (or a flag's value): the verb.

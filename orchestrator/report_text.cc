@@ -57,7 +57,12 @@ std::string report_text(const RunReport& r) {
     if (!st.output_tail.empty()) o << "    output (last lines):\n" << indent(st.output_tail, "      ");
   }
   if (!r.captures.empty()) o << "\ncaptured\n";
-  for (const auto& [k, v] : r.captures) o << "  " << k << " = " << v << "\n";
+  // A multi-line value stays under its name, not at the margin.
+  for (const auto& [k, v] : r.captures) {
+    const size_t nl = v.find('\n');
+    o << "  " << k << " = " << v.substr(0, nl) << "\n";
+    if (nl != std::string::npos) o << indent(v.substr(nl + 1), std::string(k.size() + 5, ' '));
+  }
   if (!r.resumes.empty()) o << "\nresumed\n";
   for (const ReportResume& res : r.resumes)
     o << "  " << iso_time(res.at_ms) << " by " << res.user << ": " << res.reason

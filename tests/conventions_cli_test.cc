@@ -3,6 +3,7 @@
 // per-verb help, the unknown-verb message, one operation's graph.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -104,6 +105,18 @@ TEST(Conventions, EveryVerbsHelpListsTheGlobalFlagsAndEndsWithTheExitCodes) {
     ASSERT_NE(codes, std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("\n\n", codes), std::string::npos) << "the exit codes are not the end:\n" << r.out;
   }
+}
+
+// The help's exit codes give every reason the man page gives, as one would
+// read them off a failed run's exit code.
+TEST(Conventions, HelpExitCodesNameEveryReasonOfTheManPage) {
+  CommandResult r = sh(baton() + " --help");
+  std::string out = r.out;
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  for (const char* reason : {"split brain or no primary observed", "stored roles that contradict the hosts",
+                             "a stale side", "a run waiting to be resumed", "confirmation needed or refused",
+                             "a data loss over the RPO", "another run holds the lock"})
+    EXPECT_NE(out.find(reason), std::string::npos) << "--help lacks \"" << reason << "\"\n" << r.out;
 }
 
 TEST(Conventions, AnUnknownVerbIsNamedWithTheNearestOne) {

@@ -142,6 +142,23 @@ TEST(Report, TextJsonAndHtmlCarryTheSameFacts) {
   }
 }
 
+// A capture of two lines: the second is indented under the first, so the
+// text report does not seem to start a new section with it.
+TEST(Report, AMultiLineCaptureStaysIndentedInTheText) {
+  Sandbox sb;
+  append(sb.rb, R"(
+[[step]]
+id = "two-lines"
+phase = "preflight"
+on = "source"
+run = 'printf "first-line\nsecond-line\n"'
+capture = "two_lines"
+)");
+  ASSERT_EQ(sb.baton_cmd("switchover").exit_code, 0);
+  const std::string text = sb.baton_cmd("report").out;
+  EXPECT_NE(text.find("\n  two_lines = first-line\n              second-line\n"), std::string::npos) << text;
+}
+
 TEST(Report, NoCostLineWithoutACostTable) {
   Sandbox sb;
   ASSERT_EQ(sb.baton_cmd("switchover").exit_code, 0);
