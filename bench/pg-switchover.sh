@@ -24,7 +24,7 @@ rounds=${1:-3}
 py=/usr/bin/python3
 [ -x "$peers/hand-switchover.sh" ] || { echo "bench: $peers/hand-switchover.sh not found (set PEERS)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (the hand procedure's script needs it)" >&2; exit 1; }
-./scripts/build.sh >/dev/null
+./scripts/build.sh baton >/dev/null
 baton=$root/build/baton
 sandbox=$root/examples/postgresql/sandbox.sh
 work=$(mktemp -d /tmp/baton-pg-bench.XXXXXX)

@@ -1,6 +1,7 @@
 // The command line: global flags, and every verb dispatched from one table.
 #include "orchestrator/cli.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,7 @@
 
 #include "baton_version.h"
 #include "orchestrator/commands/commands.h"
+#include "orchestrator/suggest.h"
 #include "runbooks/names.h"
 
 namespace baton {
@@ -145,22 +147,35 @@ int checked_output(int rc, const std::string& verb) {
   return rc == 0 && !run ? 1 : rc;
 }
 
+// A missing or unknown verb, said with the verbs (and the one probably
+// meant); false when the verb is fine or help or the version is asked for.
+bool verb_missing_or_unknown(int argc, char** argv) {
+  std::vector<std::string> names;
+  std::string list;
+  for (const Verb& v : kVerbs) {
+    names.push_back(v.name);
+    list += (list.empty() ? "" : ", ") + std::string(v.name);
+  }
+  const std::string w = verb_word(argc, argv);
+  if (w.empty()) {
+    for (int i = 1; i < argc; ++i)
+      for (const char* f : {"-h", "--help", "--help-all", "--version"})
+        if (std::strcmp(argv[i], f) == 0) return false;
+    std::fprintf(stderr, "baton: error: a command is required (commands: %s); `baton --help` explains them\n",
+                 list.c_str());
+    return true;
+  }
+  if (std::find(names.begin(), names.end(), w) != names.end()) return false;
+  const std::string n = nearest(w, names);
+  std::fprintf(stderr, "baton: error: unknown command '%s'%s (commands: %s)\n", w.c_str(),
+               n.empty() ? "" : ("; did you mean '" + n + "'?").c_str(), list.c_str());
+  return true;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  // An unknown verb is named, with the verb that was probably meant.
-  if (std::string w = verb_word(argc, argv); !w.empty()) {
-    std::vector<std::string> names;
-    for (const Verb& v : kVerbs) names.push_back(v.name);
-    if (std::find(names.begin(), names.end(), w) == names.end()) {
-      std::string n = nearest(w, names);
-      std::fprintf(stderr, "baton: error: unknown command '%s'%s (commands: ", w.c_str(),
-                   n.empty() ? "" : ("; did you mean '" + n + "'?").c_str());
-      for (size_t i = 0; i < names.size(); ++i) std::fprintf(stderr, "%s%s", i ? ", " : "", names[i].c_str());
-      std::fprintf(stderr, ")\n");
-      return 2;
-    }
-  }
+  if (verb_missing_or_unknown(argc, argv)) return 2;
   CLI::App app{"Baton: hands production from one site to the other and back."};
   app.require_subcommand(1);
   app.footer(kExitCodes);
@@ -184,6 +199,7 @@ int run_cli(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
+  set_suggested_state_dir(o.state_dir);  // suggested commands act on this state too
   for (const auto& [c, v] : subs)
     if (*c) return checked_output(v->run(o), v->name);
   return 2;

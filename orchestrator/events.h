@@ -69,7 +69,9 @@ struct RunEvent {
   long pgid = 0;            // step_process
   long long start_ticks = 0;
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)
-  long long started_ms = 0;  // host_connected: when the connect began, ms since the epoch
+  // host_connected: when the connect began; run_started: when the command
+  // began (before its first probe); ms since the epoch
+  long long started_ms = 0;
 };
 
 // One JSON object, no newline; always valid UTF-8.

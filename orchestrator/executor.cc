@@ -11,6 +11,7 @@
 #include "agents/ssh_config.h"
 
 #include "orchestrator/plan.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -293,6 +294,11 @@ void Executor::emit_started() {
   e.source = state_.roles.source;
   e.target = state_.roles.target;
   e.stale = state_.roles.stale;
+  // The run began with the command (its first probe came before this
+  // record): durations in the report agree with the terminal's.
+  e.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     (std::chrono::system_clock::now() - (Clock::now() - t0_)).time_since_epoch())
+                     .count();
   emit(e);
 }
 
@@ -339,10 +345,10 @@ std::optional<RunResult> Executor::begin_fresh(Machine& m) {
   if (rc.kind == K::split_brain) {
     if (op_ != Operation::failover)
       return refuse(m, 3, rc.message + "Nothing was changed. Stop or fence the host that must not be primary; "
-                                       "if the source is lost for good, `baton failover " + rb +
+                                       "if the source is lost for good, `baton failover " + runbook_words(rb) +
                               " --accept-split-brain` fences it and promotes the target.");
     if (!opts_.accept_split_brain)
-      return refuse(m, 3, rc.message + "Nothing was changed. `baton failover " + rb +
+      return refuse(m, 3, rc.message + "Nothing was changed. `baton failover " + runbook_words(rb) +
                               " --accept-split-brain` fences the source and promotes the target anyway.");
     RunEvent note{EventKind::message};
     note.reason = o.split_brain_text() + ": going on (--accept-split-brain)";
@@ -350,11 +356,11 @@ std::optional<RunResult> Executor::begin_fresh(Machine& m) {
   }
   if (rc.kind == K::no_primary && op_ != Operation::failover)
     return refuse(m, 3, rc.message + "Nothing was changed. A " + std::string(name(op_)) +
-                            " needs a primary; if the source is lost, run `baton failover " + rb + "`.");
+                            " needs a primary; if the source is lost, run `baton failover " + runbook_words(rb) + "`.");
   if (rc.kind == K::contradicts) return refuse(m, 3, rc.message + ". Nothing was changed.");
   // Never act on a stale side: it may hold writes the new source lacks.
   if (op_ != Operation::reverse_sync && !state_.roles.stale.empty())
-    return refuse(m, 3, "site " + state_.roles.stale + " is stale after a failover; run `baton reverse-sync " + rb +
+    return refuse(m, 3, "site " + state_.roles.stale + " is stale after a failover; run `baton reverse-sync " + runbook_words(rb) +
                             "` first to make it a replica again. Nothing was changed.");
   if (!opts_.yes && !opts_.ask) {
     auto qs = confirmations_needed();
@@ -408,7 +414,7 @@ std::optional<RunResult> Executor::begin_resume(Machine& m) {
   const Observation o = observe("at the resume");
   // Once undoing has begun, going forward would redo half-undone work.
   if (m.failed() && state_.undo_started && !opts_.recovery)
-    return finish(m, 2, "a rollback of run " + opts_.run_id + " has begun; continue it with `baton resume " + rb_.path +
+    return finish(m, 2, "a rollback of run " + opts_.run_id + " has begun; continue it with `baton resume " + runbook_words(rb_.path) +
                             " --rollback`, or end the run with `--abort`");
   const bool forward = !opts_.recovery;
   if (forward && o.split_brain() && !(op_ == Operation::failover && opts_.accept_split_brain))

@@ -196,7 +196,7 @@ RunSummary summarize(const std::string& id, const std::vector<Json>& records) {
       s.runbook_hash = j.str("runbook_hash");
       s.user = j.str("user");
       s.machine = j.str("machine");
-      s.started_ms = t;
+      s.started_ms = j.num("started_ms") ? j.num("started_ms") : t;  // older journals: the record's time
       s.roles_at_start = {j.str("source"), j.str("target"), j.str("stale")};
       s.roles_now = s.roles_at_start;
     } else if (ev == "run_resumed") {

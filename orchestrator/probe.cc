@@ -9,6 +9,7 @@
 #include "orchestrator/events.h"
 #include "orchestrator/executor.h"
 #include "orchestrator/host_command.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -204,7 +205,7 @@ RoleCheck check_roles(const Roles& stored, bool stored_exists, const Observation
   c.message = "the stored roles say " + stored.source + " is the source, but the probe sees " + host +
               " primary:" + seen +
               "If that is right (another machine ran an operation, or someone repaired things by hand), "
-              "record it with `baton adopt " + runbook_path + " --source " + *site + "`";
+              "record it with `baton adopt " + runbook_words(runbook_path) + " --source " + *site + "`";
   return c;
 }
 

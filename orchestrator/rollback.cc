@@ -17,6 +17,7 @@
 #include "orchestrator/executor.h"
 #include "orchestrator/host_command.h"
 #include "orchestrator/plan.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -164,7 +165,7 @@ void Executor::record_observed_roles(const Observation& o) {
   if (!o.probed) return;
   if (!site) {
     note.reason = (o.split_brain() ? o.split_brain_text() : "no primary") + ": the stored roles stay (source " +
-                  now.source + ", target " + now.target + "); repair by hand, then `baton adopt " + rb_.path +
+                  now.source + ", target " + now.target + "); repair by hand, then `baton adopt " + runbook_words(rb_.path) +
                   " --source SITE`";
     emit(note);
     return;
@@ -174,7 +175,7 @@ void Executor::record_observed_roles(const Observation& o) {
   // A side that stopped being the source is not a verified replica yet.
   Roles n{*site, other, other};
   set_roles(n);
-  note.reason = "roles recorded as the probe sees them: source " + n.source + ", target " + n.target + " (stale until `baton reverse-sync " + rb_.path + "`)";
+  note.reason = "roles recorded as the probe sees them: source " + n.source + ", target " + n.target + " (stale until `baton reverse-sync " + runbook_words(rb_.path) + "`)";
   emit(note);
 }
 

@@ -2,6 +2,7 @@
 // next, the RPO judged against the loss a step measured, and the RTO only
 // for a run that completed.
 #include "orchestrator/executor.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 
@@ -74,9 +75,9 @@ RunResult Executor::conclude(Machine& m) {
     if (op_ == Operation::drill)
       msg += "\nThe drill's cleanup ran and production was not changed: run the drill again.";
     else if (fp == Phase::preflight)
-      msg += "\nNothing was changed: run `baton " + op + " " + rb + "` again.";
+      msg += "\nNothing was changed: run `baton " + op + " " + runbook_words(rb) + "` again.";
     else
-      msg += "\n`baton resume " + rb + "` goes on from there (or `--rollback`, `--abort`).";
+      msg += "\n`baton resume " + runbook_words(rb) + "` goes on from there (or `--rollback`, `--abort`).";
   } else if (st == "failed") {
     std::optional<Phase> fp = m.failed_phase();
     code = failure_.refused ? 4 : (fp == Phase::preflight ? 3 : 1);
@@ -91,18 +92,18 @@ RunResult Executor::conclude(Machine& m) {
     if (op_ == Operation::drill) {
       next = "The drill's cleanup ran and production was not changed: fix the cause and run the drill again.";
     } else if (code == 3) {
-      next = "Nothing was changed: fix the cause and run `baton " + op + " " + rb + "` again.";
+      next = "Nothing was changed: fix the cause and run `baton " + op + " " + runbook_words(rb) + "` again.";
     } else if (failure_.refused && fp == Phase::promote) {
-      next = "`baton resume " + rb + " --accept-data-loss` promotes anyway; `baton resume " + rb +
+      next = "`baton resume " + runbook_words(rb) + " --accept-data-loss` promotes anyway; `baton resume " + runbook_words(rb) +
              " --abort` ends the run.";
     } else if (failure_.rollback_refused) {
-      next = "Nothing was undone: `baton resume " + rb + "` goes on from the failed step, `baton resume " + rb +
+      next = "Nothing was undone: `baton resume " + runbook_words(rb) + "` goes on from the failed step, `baton resume " + runbook_words(rb) +
              " --abort` ends the run.";
     } else if (state_.undo_started) {
-      next = "Fix the cause, then `baton resume " + rb + " --rollback` goes on undoing (or `--abort`).";
+      next = "Fix the cause, then `baton resume " + runbook_words(rb) + " --rollback` goes on undoing (or `--abort`).";
     } else {
       const std::string barrier = rollback_barrier(rollback_candidates());
-      next = "Fix the cause, then `baton resume " + rb + "` retries from the failed step" +
+      next = "Fix the cause, then `baton resume " + runbook_words(rb) + "` retries from the failed step" +
              (barrier.empty() ? " (or `--rollback`, `--abort`)." : " (or `--abort`; " + barrier + ").");
     }
     msg += "\n" + next;

@@ -6,5 +6,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build.sh >/dev/null
+./scripts/build.sh baton >/dev/null
 exec examples/postgresql/demo.sh

@@ -124,6 +124,13 @@ TEST(Conventions, AnUnknownVerbIsNamedWithTheNearestOne) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown command 'swtichover'; did you mean 'switchover'?"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("A subcommand is required"), std::string::npos) << r.err;
+  // No verb at all: the same form of error, with the verbs.
+  for (const char* args : {"", " --json", " --state-dir /tmp"}) {
+    CommandResult none = sh(baton() + args);
+    EXPECT_EQ(none.exit_code, 2) << args;
+    EXPECT_EQ(none.err.rfind("baton: error: a command is required (commands: validate, plan,", 0), 0u) << none.err;
+  }
+  EXPECT_EQ(sh(baton() + " --help").exit_code, 0);
 }
 
 TEST(Conventions, ValidateJsonListsDiagnosticsWithFileLineColumn) {

@@ -104,7 +104,9 @@ TEST(ObservedRolesCli, RollbackNeverLeavesTwoWritableSites) {
   EXPECT_NE(r.err.find("The rollback was refused: a rollback is not possible: promote step promote-dr promoted "
                        "dr.db and has no undo, so undoing the steps before it could leave two primaries"),
             std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("`baton resume " + f.rb + "` goes on from the failed step"), std::string::npos) << r.err;
+  // The command to copy acts on the same state directory as this run.
+  EXPECT_NE(r.err.find("`baton resume " + f.rb + " --state-dir " + f.d.path + "/state` goes on from the failed step"),
+            std::string::npos) << r.err;
   // The way forward stays open: resume goes on (and fails the same verify).
   r = f.baton_cmd("resume --yes");
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -201,10 +203,12 @@ TEST(ObservedRolesCli, ContradictionIsRefusedUntilAdopted) {
   sh("rm -f " + f.d.path + "/dr.rw && touch " + f.d.path + "/main.rw");  // Swapped back by hand.
   CommandResult r = f.baton_cmd("switchover --yes");
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
-  EXPECT_NE(r.err.find("baton adopt " + f.rb + " --source main"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("baton adopt " + f.rb + " --state-dir " + f.d.path + "/state --source main"), std::string::npos)
+      << r.err;
   CommandResult st = f.baton_cmd("status");
   EXPECT_EQ(st.exit_code, 3);
-  EXPECT_NE(st.out.find("baton adopt " + f.rb + " --source main"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("baton adopt " + f.rb + " --state-dir " + f.d.path + "/state --source main"), std::string::npos)
+      << st.out;
   EXPECT_EQ(f.baton_cmd("adopt --source dr --yes").exit_code, 3);  // The probe contradicts it.
   EXPECT_EQ(f.baton_cmd("adopt --source main").exit_code, 4);      // No terminal, no --yes.
   r = f.baton_cmd("adopt --source main --yes");

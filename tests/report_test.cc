@@ -109,6 +109,26 @@ TEST(Report, HtmlOfASwitchoverAndALossyFailoverInABrowser) {
   EXPECT_EQ(read(pdf).rfind("%PDF", 0), 0u) << "no PDF at " << pdf;
 }
 
+// The run's time counts from the command, its first probe included: the
+// report says the same duration as the terminal did.
+TEST(Report, TheDurationCountsFromTheCommandLikeTheTerminal) {
+  Sandbox sb;
+  ASSERT_EQ(sh("sed -i 's|^run = .\"$BATON_RUNBOOK_DIR/site.sh\" role|run = '\\''sleep 0.4; \"$BATON_RUNBOOK_DIR/site.sh\" role|' " +
+               shell_quote(sb.rb)).exit_code, 0);
+  ASSERT_NE(read(sb.rb).find("sleep 0.4;"), std::string::npos) << read(sb.rb);
+  ASSERT_EQ(sb.baton_cmd("switchover").exit_code, 0);
+  long long started = 0, started_record = 0, finished_record = 0, run_ms = -1;
+  for (const Json& j : sb.records()) {
+    if (j.str("event") == "run_started") started = j.num("started_ms"), started_record = j.num("time_ms");
+    if (j.str("event") == "run_finished") finished_record = j.num("time_ms"), run_ms = j.num("duration_ms");
+  }
+  EXPECT_GT(started, 0);
+  EXPECT_LE(started, started_record - 400) << "the probe's 0.4 s came before run_started";
+  const long long reported = report_json(sb)["summary"]["duration_ms"];
+  EXPECT_GE(reported, finished_record - started_record + 400);
+  EXPECT_NEAR(reported, run_ms, 100) << "report and terminal disagree";
+}
+
 TEST(Report, TextJsonAndHtmlCarryTheSameFacts) {
   Sandbox sb;
   append(sb.rb, std::string(kCost) + kLossStep);

@@ -9,6 +9,7 @@
 #include "orchestrator/color.h"
 #include "orchestrator/commands/commands.h"
 #include "orchestrator/progress.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -31,7 +32,7 @@ std::string contradiction(const Observation& obs, const std::string& source, con
   std::optional<std::string> seen = obs.primary_site();
   if (seen && *seen != source)
     return "the probe sees " + obs.primaries()[0]->host + " primary, not a host of " + source + ":\n" +
-           obs.table("  ") + "If that is right: `baton adopt " + rb + " --source " + *seen + "`";
+           obs.table("  ") + "If that is right: `baton adopt " + runbook_words(rb) + " --source " + *seen + "`";
   return {};
 }
 
@@ -56,7 +57,7 @@ int cmd_adopt(const Options& o) {
   RunSummary last;
   if (last_run(dir, &last) && last.resumable()) {  // A damaged journal too: abort it first.
     fail("run " + last.id + " (" + last.operation + ") waits to be resumed; end it first with `baton resume " +
-         o.runbook + " --abort`, then adopt. Nothing was changed.");
+         runbook_words(o.runbook) + " --abort`, then adopt. Nothing was changed.");
     return 3;
   }
   const Roles before = dir.load_roles(initial_roles(rb));

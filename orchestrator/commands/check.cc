@@ -10,6 +10,7 @@
 #include "orchestrator/commands/summary_view.h"
 #include "orchestrator/plan.h"
 #include "orchestrator/probe.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -112,7 +113,7 @@ void print_text(const Options& o, const Runbook& rb, const CheckResult& r) {
     else if (r.rc.kind == K::from_probe) text_out("  ok    %s\n", r.rc.message.c_str());
     else text_out("  FAIL  %s\n", r.rc.message.substr(0, r.rc.message.find('\n')).c_str());
     if (r.rc.kind == K::contradicts)
-      text_out("        record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
+      text_out("        record what the hosts say with `baton adopt %s --source %s`\n", runbook_words(o.runbook).c_str(),
                   r.obs.primary_site()->c_str());
   } else {
     text_out("roles (source %s, target %s; not probed: the runbook has no [probe])\n", r.roles.source.c_str(),

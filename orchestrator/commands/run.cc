@@ -13,6 +13,7 @@
 #include "orchestrator/interrupt.h"
 #include "orchestrator/kept.h"
 #include "orchestrator/progress.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -81,14 +82,14 @@ int run_operation(const Options& o, Operation op) {
   const bool has_last = last_run(dir, &last);
   if (has_last && !last.damaged.empty()) {
     fail("the journal of run " + last.id + " is damaged (" + last.damaged + "), so Baton cannot tell what it did; "
-         "check the hosts, then `baton resume " + o.runbook + " --abort` closes that run (the damaged file is kept). "
+         "check the hosts, then `baton resume " + runbook_words(o.runbook) + " --abort` closes that run (the damaged file is kept). "
          "Nothing was changed.");
     return 3;
   }
   if (has_last && last.resumable()) {
     fail("run " + last.id + " (" + last.operation + ") " +
          (last.finished ? "failed in " + last.failed_phase : "was interrupted in " + last.state) +
-         " and waits: `baton resume " + o.runbook + "` finishes it, `baton resume " + o.runbook +
+         " and waits: `baton resume " + runbook_words(o.runbook) + "` finishes it, `baton resume " + runbook_words(o.runbook) +
          " --rollback` or `--abort` ends it. Nothing was changed.");
     return 3;
   }
@@ -180,7 +181,7 @@ int cmd_resume(const Options& o) {
   }
   if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
     fail("no run " + id + " of \"" + rb.name + "\" in " + dir.path() +
-         (ids.empty() ? " (no runs yet)" : "; `baton history " + o.runbook + "` lists the runs"));
+         (ids.empty() ? " (no runs yet)" : "; `baton history " + runbook_words(o.runbook) + "` lists the runs"));
     return 2;
   }
   // Roles may have changed since an older run: only the latest goes on.
@@ -193,7 +194,7 @@ int cmd_resume(const Options& o) {
   if (!jr.error.empty() && jr.damaged_at > 0) {
     if (o.abort) return close_damaged_run(o, rb, dir, id, jr);
     fail("the journal of run " + id + " is damaged (" + jr.error + "), so Baton cannot tell what it did and will not "
-         "go on from it; check the hosts, then `baton resume " + o.runbook + " --abort` closes the run (the damaged "
+         "go on from it; check the hosts, then `baton resume " + runbook_words(o.runbook) + " --abort` closes the run (the damaged "
          "file is kept)");
     return 1;
   }

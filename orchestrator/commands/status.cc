@@ -8,6 +8,7 @@
 #include "orchestrator/commands/commands.h"
 #include "orchestrator/commands/summary_view.h"
 #include "orchestrator/probe.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -94,7 +95,7 @@ int cmd_status(const Options& o) {
   text_out("runbook   %s (%s)\n", rb.name.c_str(), o.runbook.c_str());
   text_out("roles     source %s, target %s  (from %s)\n", r.source.c_str(), r.target.c_str(), origin.c_str());
   if (!r.stale.empty())
-    text_out("stale     %s: run `baton reverse-sync %s` before switching back\n", r.stale.c_str(), o.runbook.c_str());
+    text_out("stale     %s: run `baton reverse-sync %s` before switching back\n", r.stale.c_str(), runbook_words(o.runbook).c_str());
   if (o.offline) {
     text_out("probe     skipped (--offline)\n");
   } else if (!obs.probed) {
@@ -105,7 +106,7 @@ int cmd_status(const Options& o) {
     if (rc.kind == K::agree) text_out("          the hosts agree with the stored roles\n");
     else if (!rc.message.empty()) text_out("%s\n", ("          " + rc.message.substr(0, rc.message.find('\n'))).c_str());
     if (rc.kind == K::contradicts)
-      text_out("          record what the hosts say with `baton adopt %s --source %s`\n", o.runbook.c_str(),
+      text_out("          record what the hosts say with `baton adopt %s --source %s`\n", runbook_words(o.runbook).c_str(),
                   obs.primary_site()->c_str());
   }
   text_out("drill     %s\n", drill_status(last_drill(dir.path()), rb, now_ms()).c_str());
@@ -124,7 +125,7 @@ int cmd_status(const Options& o) {
     text_out("last run  %s  %s: its journal is damaged (%s)\n", last.id.c_str(), last.operation.c_str(),
                 last.damaged.c_str());
     text_out("waiting   check the hosts, then `baton resume %s --abort` closes it (the file is kept)\n",
-                o.runbook.c_str());
+                runbook_words(o.runbook).c_str());
     return code;
   }
   text_out("last run  %s  %s  %s  %s\n", last.id.c_str(), last.operation.c_str(), iso_time(last.started_ms).c_str(),
@@ -132,7 +133,7 @@ int cmd_status(const Options& o) {
   if (last.finished && last.state == "failed" && !last.failure.empty())
     text_out("          %s\n", last.failure.substr(0, last.failure.find('\n')).c_str());
   if (last.resumable())
-    text_out("waiting   run %s: `baton resume %s` (or --rollback, --abort)\n", last.id.c_str(), o.runbook.c_str());
+    text_out("waiting   run %s: `baton resume %s` (or --rollback, --abort)\n", last.id.c_str(), runbook_words(o.runbook).c_str());
   return code;
 }
 

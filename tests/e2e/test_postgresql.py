@@ -434,7 +434,7 @@ class PostgresE2E(unittest.TestCase):
         # The first state directory is now behind the hosts: it says so.
         r = sb.baton("switchover", "--yes")
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
-        self.assertIn("baton adopt %s --source dr" % sb.runbook, r.stderr)
+        self.assertIn("baton adopt %s --state-dir %s --source dr" % (sb.runbook, sb.state), r.stderr)
 
     def test_failover_after_kill9_then_reverse_sync(self):
         sb = self.sb
@@ -676,7 +676,7 @@ class PostgresE2E(unittest.TestCase):
                 r = sb.baton("resume", "--rollback")
                 self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
                 self.assertIn("promote step promote-standby promoted %s.db and has no undo" % new, r.stderr)
-                self.assertIn("`baton resume %s` goes on" % sb.runbook, r.stderr)
+                self.assertIn("`baton resume %s --state-dir %s` goes on" % (sb.runbook, sb.state), r.stderr)
                 promoted_at = n
             r = sb.baton("resume", "--yes")
             # The step Baton was killed in may still run: resume waits for it.
