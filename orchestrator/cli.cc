@@ -63,7 +63,7 @@ const Verb kVerbs[] = {
     {"switchover", "Planned role swap", Args::runbook, cmd_switchover, nullptr},
     {"failover", "Unplanned: the source is lost", Args::runbook, cmd_failover, nullptr},
     {"drill", "Test mode: production untouched", Args::runbook, cmd_drill, nullptr},
-    {"reverse-sync", "Make the rebuilt old source a replica again", Args::runbook, cmd_reverse_sync, nullptr},
+    {"reverse-sync", "After a failover: rebuild the old source as a replica of the new one", Args::runbook, cmd_reverse_sync, nullptr},
     {"resume", "Continue an interrupted or failed run", Args::runbook, cmd_resume, resume_flags},
     {"status", "Roles (stored and probed), stale sides, the last or running run", Args::runbook, cmd_status,
      status_flags},

@@ -1,4 +1,5 @@
 // A run's report as text and as JSON: the same facts as the HTML page.
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -45,11 +46,13 @@ std::string report_text(const RunReport& r) {
       << (r.write_block->open ? " (still blocked when the run stopped)" : "") << "\n";
   if (r.cost) o << "cost      " << cost_sentence(*r.cost) << (r.cost->loss_note.empty() ? "" : " (" + r.cost->loss_note + ")") << "\n";
   if (r.drill) o << "drill     " << proof_sentence(*r.drill) << "\n";
-  std::snprintf(line, sizeof line, "\n%-18s %-28s %-14s %-10s %8s  %s\n", "PHASE", "STEP", "HOST", "STATUS",
+  int w = 28;  // the STEP column: as wide as the longest step's name
+  for (const ReportStep& st : r.steps) w = std::max(w, static_cast<int>(std::min<size_t>(step_name(st).size(), 200)));
+  std::snprintf(line, sizeof line, "\n%-18s %-*s %-14s %-10s %8s  %s\n", "PHASE", w, "STEP", "HOST", "STATUS",
                 "ATTEMPTS", "DURATION");
   o << line;
   for (const ReportStep& st : r.steps) {
-    std::snprintf(line, sizeof line, "%-18s %-28s %-14s %-10s %8d  %s\n", st.phase.c_str(), step_name(st).c_str(),
+    std::snprintf(line, sizeof line, "%-18s %-*s %-14s %-10s %8d  %s\n", st.phase.c_str(), w, step_name(st).c_str(),
                   st.host.c_str(), st.status.c_str(), st.attempts, format_duration(Millis(st.duration_ms)).c_str());
     o << line;
     for (const std::string& n : st.notices) o << "    notice: " << n << "\n";

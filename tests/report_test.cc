@@ -129,6 +129,27 @@ TEST(Report, TheDurationCountsFromTheCommandLikeTheTerminal) {
   EXPECT_NEAR(reported, run_ms, 100) << "report and terminal disagree";
 }
 
+// A long step id widens the STEP column; the others stay in line.
+TEST(Report, TheStepColumnFitsTheLongestStepId) {
+  Sandbox sb;
+  append(sb.rb, R"(
+[[step]]
+id = "target-has-no-recovery-target-at-all"
+phase = "preflight"
+on = "target"
+run = "true"
+)");
+  ASSERT_EQ(sb.baton_cmd("switchover").exit_code, 0);
+  const std::string text = sb.baton_cmd("report").out;
+  const size_t head = text.find("\nPHASE");
+  ASSERT_NE(head, std::string::npos) << text;
+  const size_t host_col = text.find("HOST", head) - head - 1;
+  const size_t id = text.find("target-has-no-recovery-target-at-all", head);
+  ASSERT_NE(id, std::string::npos) << text;
+  const size_t row = text.rfind('\n', id);
+  EXPECT_EQ(text.substr(row + 1 + host_col, 7), "dr.app ") << text;
+}
+
 TEST(Report, TextJsonAndHtmlCarryTheSameFacts) {
   Sandbox sb;
   append(sb.rb, std::string(kCost) + kLossStep);
