@@ -133,6 +133,26 @@ TEST(Conventions, AnUnknownVerbIsNamedWithTheNearestOne) {
   EXPECT_EQ(sh(baton() + " --help").exit_code, 0);
 }
 
+// Every verb with --json answers a broken runbook with the same document
+// as validate --json (and the text diagnostics on stderr), exit 2.
+TEST(Conventions, EveryJsonVerbGivesTheDiagnosticsOfABrokenRunbook) {
+  TempDir d;
+  const std::string bad = d.path + "/bad.toml";
+  write(bad, "[runbook]\nname = \"t\"\nrtoo = \"1m\"\n");
+  for (const std::string verb : {"plan", "check", "status", "history", "report", "switchover", "resume", "adopt"}) {
+    CommandResult r = sh(baton() + " " + verb + " " + shell_quote(bad) + (verb == "plan" ? " switchover" : "") +
+                         " --json --state-dir " + shell_quote(d.path + "/state") + (verb == "adopt" ? " --source dr" : ""));
+    EXPECT_EQ(r.exit_code, 2) << verb;
+    json j = parse(r.out);
+    EXPECT_FALSE(j.value("ok", true)) << verb << ": " << r.out;
+    ASSERT_TRUE(j.contains("diagnostics") && !j["diagnostics"].empty()) << verb << ": " << r.out;
+    bool misspelt = false;  // the misspelt key, where it is
+    for (const json& diag : j["diagnostics"]) misspelt = misspelt || (diag["line"] == 3 && diag["column"] == 1);
+    EXPECT_TRUE(misspelt) << verb << ": " << r.out;
+    EXPECT_NE(r.err.find(bad + ":3:1:"), std::string::npos) << verb << ": " << r.err;
+  }
+}
+
 TEST(Conventions, ValidateJsonListsDiagnosticsWithFileLineColumn) {
   json ok = parse(sh(baton() + " validate --json " + rb_example()).out);
   has_fields(ok, {"file", "ok", "diagnostics", "runbook", "sites", "steps"});

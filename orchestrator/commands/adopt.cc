@@ -40,7 +40,7 @@ std::string contradiction(const Observation& obs, const std::string& source, con
 
 int cmd_adopt(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb)) return 2;
+  if (!load_runbook(o, &rb)) return 2;
   if (o.source != rb.source && o.source != rb.target) {
     fail("--source " + o.source + " is not one of the replicated sites (" + rb.source + ", " + rb.target + ")");
     return 2;

@@ -131,7 +131,7 @@ void print_text(const Options& o, const Runbook& rb, const CheckResult& r) {
 
 int cmd_check(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb)) return 2;
+  if (!load_runbook(o, &rb)) return 2;
   CheckResult r;
   if (!run_check(o, rb, &r)) return 1;
   if (o.json) print_json(o, rb, r);

@@ -45,6 +45,29 @@ bool load_runbook(const std::string& path, Runbook* out, bool read_values) {
   return true;
 }
 
+JsonValue diagnostics_json(const std::string& file, const LoadResult& r) {
+  JsonValue j = JsonValue::object();
+  j["file"] = file;
+  j["ok"] = r.ok();
+  j["diagnostics"] = JsonValue::array();
+  for (const Diagnostic& d : r.errors)
+    j["diagnostics"].push_back({{"file", d.file}, {"line", d.where.line}, {"column", d.where.column},
+                                {"message", d.message}});
+  return j;
+}
+
+bool load_runbook(const Options& o, Runbook* out, bool read_values) {
+  if (!o.json) return load_runbook(o.runbook, out, read_values);
+  LoadResult r = load_runbook_file(o.runbook, read_values);
+  if (!r.ok()) {
+    for (const Diagnostic& d : r.errors) std::fprintf(stderr, "%s\n", d.str().c_str());
+    std::printf("%s\n", dump_json(diagnostics_json(o.runbook, r)).c_str());
+    return false;
+  }
+  *out = std::move(r.runbook);
+  return true;
+}
+
 bool open_state(const Options& o, const Runbook& rb, StateDir* dir) {
   std::string err = StateDir::open(state_root(o.state_dir), rb.name, dir);
   if (!err.empty()) fail(err);

@@ -7,7 +7,9 @@
 
 #include "orchestrator/executor.h"
 #include "orchestrator/journal.h"
+#include "orchestrator/json.h"
 #include "orchestrator/state_dir.h"
+#include "runbooks/loader.h"
 #include "runbooks/model.h"
 
 namespace baton {
@@ -50,6 +52,12 @@ void text_out(const char* format, ...) __attribute__((format(printf, 1, 2)));
 // Loads and validates; prints every mistake as FILE:LINE:COL. False: exit 2.
 // read_values false: { env } and { file } values are not read (verbs that run nothing).
 bool load_runbook(const std::string& path, Runbook* out, bool read_values = true);
+// The same for a verb's RUNBOOK; with --json the mistakes are also one JSON
+// document on stdout, as `validate --json` prints them: {file, ok: false,
+// diagnostics: [{file, line, column, message}]}.
+bool load_runbook(const Options& o, Runbook* out, bool read_values = true);
+// That document for a load's result (`validate --json` adds more when ok).
+JsonValue diagnostics_json(const std::string& file, const LoadResult& r);
 
 // Opens (creating) the runbook's state directory; prints the error.
 bool open_state(const Options& o, const Runbook& rb, StateDir* dir);

@@ -8,7 +8,7 @@ namespace baton {
 
 int cmd_history(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb, false)) return 2;
+  if (!load_runbook(o, &rb, false)) return 2;
   StateDir dir;
   if (!read_state(o, rb, &dir)) return 1;
   JsonValue all = JsonValue::array();

@@ -64,7 +64,7 @@ JsonValue plan_json(const Options& o, const Runbook& rb, Operation op, Roles rol
 
 int cmd_plan(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb, false)) return 2;
+  if (!load_runbook(o, &rb, false)) return 2;
   std::optional<Operation> op = parse_operation(o.operation);
   if (!op) {
     fail("unknown operation \"" + o.operation + "\"; expected switchover, failover, drill or reverse-sync");

@@ -14,7 +14,7 @@ int cmd_report(const Options& o) {
     return 2;
   }
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb, false)) return 2;
+  if (!load_runbook(o, &rb, false)) return 2;
   StateDir dir;
   if (!read_state(o, rb, &dir)) return 1;
   std::vector<std::string> ids = list_runs(dir.path());

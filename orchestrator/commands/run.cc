@@ -70,7 +70,7 @@ int lock(RunLock& l, const StateDir& dir, const std::string& what, const std::st
 
 int run_operation(const Options& o, Operation op) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb)) return 2;
+  if (!load_runbook(o, &rb)) return 2;
   StateDir dir;
   if (!open_state(o, rb, &dir)) return 1;
   const std::string id = new_run_id();
@@ -167,7 +167,7 @@ int cmd_reverse_sync(const Options& o) { return run_operation(o, Operation::reve
 
 int cmd_resume(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb)) return 2;
+  if (!load_runbook(o, &rb)) return 2;
   StateDir dir;
   if (!open_state(o, rb, &dir)) return 1;
   // Lock before reading: another run may be writing the journal.

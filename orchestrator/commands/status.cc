@@ -34,7 +34,7 @@ Current current_step(const std::vector<Json>& records) {
 
 int cmd_status(const Options& o) {
   Runbook rb;
-  if (!load_runbook(o.runbook, &rb)) return 2;
+  if (!load_runbook(o, &rb)) return 2;
   StateDir dir;
   if (!read_state(o, rb, &dir)) return 1;
   const Roles r = dir.load_roles(initial_roles(rb));

@@ -12,13 +12,7 @@ namespace {
 
 int validate_json(const Options& o) {
   LoadResult r = load_runbook_file(o.runbook);
-  JsonValue j = JsonValue::object();
-  j["file"] = o.runbook;
-  j["ok"] = r.ok();
-  j["diagnostics"] = JsonValue::array();
-  for (const Diagnostic& d : r.errors)
-    j["diagnostics"].push_back({{"file", d.file}, {"line", d.where.line}, {"column", d.where.column},
-                                {"message", d.message}});
+  JsonValue j = diagnostics_json(o.runbook, r);
   if (r.ok()) {
     j["runbook"] = r.runbook.name;
     j["sites"] = r.runbook.sites.size();
