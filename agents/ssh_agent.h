@@ -13,6 +13,7 @@
 // libssh's ssh_session is a pointer to this; keeps libssh.h out of users.
 struct ssh_session_struct;
 struct ssh_key_struct;
+struct ssh_channel_struct;
 
 namespace baton {
 
@@ -86,6 +87,12 @@ class SshAgent : public Agent {
   std::string revoked_locked(ssh_session_struct* s, ssh_key_struct* key, const std::string& fp);
   std::string authenticate_locked(ssh_session_struct* s);
   void drop_session_locked();
+  // Asks for the next command's channel now, without waiting for the answer:
+  // the round trip then overlaps the caller's own work (the journal's sync).
+  void open_spare_locked();
+  // An open channel: the spare once its answer is in, else a new one;
+  // nullptr (ssh_get_error says why) when the session cannot give one.
+  ssh_channel_struct* open_channel_locked();
   std::string kill_remote_locked(long pgid);
   void set_key_state(HostKeyStatus st, const std::string& fingerprint);
   // "main.db (10.0.0.5:22)"
@@ -96,6 +103,8 @@ class SshAgent : public Agent {
   const SshOptions opts_;
   std::mutex mu_;  // serialises run()/probe(); guards session_
   ssh_session_struct* session_ = nullptr;
+  ssh_channel_struct* spare_ = nullptr;  // asked for, maybe not answered yet; freed with session_
+  std::chrono::steady_clock::time_point spare_at_;  // when spare_ was asked for
   // Then scripts skip a second /bin/sh; learnt from the first command.
   std::optional<bool> login_shell_is_sh_;
   std::atomic<int> connects_{0};

@@ -452,7 +452,8 @@ std::string Executor::still_running() {
   // it ended are daemons the step started (an application), not the step.
   static const char* kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS
 if read -r l </proc/$P/stat 2>/dev/null; then
-  set -- ${l##*') '}
+  h=${l%')'*}
+  set -- ${l#"$h) "}
   if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo running; exit 0; fi
 fi
 echo gone)";

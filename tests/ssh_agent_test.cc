@@ -229,6 +229,32 @@ TEST_F(SshAgentTest, TimeoutOnAHungHostDoesNotClaimTheKill) {
   EXPECT_LT(elapsed, 20s);
 }
 
+// The next command's channel is asked for ahead (after each command); one
+// asked for more than a second ago is not trusted: a host that went quiet
+// while idle fails at the channel, before the command is sent, so the
+// command never runs there later.
+TEST_F(SshAgentTest, AHostThatWentQuietWhileIdleFailsBeforeTheCommandIsSent) {
+  SshOptions o = options_for(sshd);
+  o.connect_timeout = 1s;
+  SshAgent agent(o);
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  std::this_thread::sleep_for(1200ms);
+  std::vector<pid_t> frozen = sshd_processes(sshd);
+  ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
+  for (pid_t p : frozen) ::kill(p, SIGSTOP);
+  const std::string marker = sshd.scratch_dir() + "/ran";
+  auto t0 = Clock::now();
+  CommandResult r = agent.run(command("touch " + marker, 5s));
+  auto elapsed = Clock::now() - t0;
+  for (pid_t p : frozen) ::kill(p, SIGCONT);
+  EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.error.find("while running the command"), std::string::npos) << r.error;
+  EXPECT_EQ(r.error.rfind("cannot connect to main.db", 0), 0u) << r.error;
+  EXPECT_LT(elapsed, 10s);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(file_exists(marker)) << "the command ran after the host came back";
+}
+
 TEST_F(SshAgentTest, SignalExitIsReported) {
   SshAgent agent(options_for(sshd));
   CommandResult r = agent.run(command("kill -KILL $$"));

@@ -18,7 +18,8 @@ writer_alive() {
   pid=$(cat "$D/writer.pid" 2>/dev/null) || return 1
   [ -r "/proc/$pid/stat" ] || return 1
   read -r st <"/proc/$pid/stat" || return 1
-  st=${st##*) }
+  h=${st%')'*}
+  st=${st#"$h) "}
   [ "${st%% *}" != Z ]
 }
 
