@@ -53,7 +53,6 @@ std::string var_assignments(const std::vector<ShellVar>& vars) {
 
 std::string var_assignments(const Vars& vars) { return var_assignments(shell_vars(vars)); }
 
-
 std::string truncation_marker(std::size_t dropped) {
   return "\n[baton: output truncated, " + std::to_string(dropped) + " more bytes dropped]\n";
 }

@@ -105,7 +105,6 @@ int signal_number(const char* name) {
   return SIGTERM;  // An unnamed signal still means "did not exit normally".
 }
 
-
 // Stderr until the pgid line has been seen and removed. Login shells may
 // print before it (a noisy ~/.bashrc), so search rather than expect it first.
 struct StderrFilter {

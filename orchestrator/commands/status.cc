@@ -29,7 +29,6 @@ Current current_step(const std::vector<Json>& records) {
   return c;
 }
 
-
 }  // namespace
 
 int cmd_status(const Options& o) {

@@ -81,7 +81,6 @@ JsonValue probe_json(const Observation& o, const RoleCheck& rc) {
   return j;
 }
 
-
 std::optional<DrillProof> last_drill(const std::string& state_dir) {
   std::vector<std::string> ids = list_runs(state_dir);
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
