@@ -405,20 +405,33 @@ void SshAgent::open_spare_locked() {
 }
 
 ssh_channel SshAgent::open_channel_locked() {
-  ssh_channel ch = spare_;
-  spare_ = nullptr;
-  // An answer from long ago says nothing of the host now: ask afresh, so a
-  // host gone quiet fails here, before anything is sent to run.
-  if (ch && Clock::now() - spare_at_ > kSpareFresh) {
-    ssh_channel_free(ch);
-    ch = nullptr;
+  if (ssh_channel spare = spare_) {
+    spare_ = nullptr;
+    const bool stale = Clock::now() - spare_at_ > kSpareFresh;
+    // Blocking: waits (up to the session timeout) for an answer still due.
+    const int rc = ssh_channel_open_session(spare);
+    if (rc == SSH_OK && !stale) {
+      // Take in what came meanwhile: a server that closed the connection
+      // shows now, while retrying is still safe.
+      ssh_channel_poll(spare, 0);
+      if (!session_dead(session_)) return spare;
+      ssh_channel_free(spare);
+      return nullptr;
+    }
+    // An answer from long ago says nothing of the host now: close that
+    // channel (freed unclosed, sshd would keep it, holding one of the
+    // connection's MaxSessions) and ask afresh, so a host gone quiet fails
+    // here, before anything is sent to run.
+    if (rc == SSH_OK) ssh_channel_close(spare);
+    ssh_channel_free(spare);
+    // No answer at all: the host is quiet now.
+    if (rc == SSH_AGAIN || session_dead(session_)) return nullptr;
+    // Refused (e.g. MaxSessions 1, asked before sshd let the last command's
+    // session go): a fresh request may well be granted.
   }
-  if (!ch) ch = ssh_channel_new(session_);
+  ssh_channel ch = ssh_channel_new(session_);
   if (!ch) return nullptr;
-  // Blocking: waits (up to the session timeout) for an answer still due.
   if (ssh_channel_open_session(ch) == SSH_OK) {
-    // Take in what came meanwhile: a server that closed the connection
-    // shows now, while retrying is still safe.
     ssh_channel_poll(ch, 0);
     if (!session_dead(session_)) return ch;
   }

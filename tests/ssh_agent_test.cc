@@ -855,5 +855,61 @@ TEST_F(SshAgentTest, LearnsTheLoginShellFromTheFirstCommand) {
   EXPECT_EQ(agent.connects(), 1);
 }
 
+// sshd's MaxSessions (the fixture allows 100): restart it with `n`.
+std::string restart_with_max_sessions(SshdFixture& sshd, int n) {
+  const std::string config = sshd.dir() + "/sshd_config";
+  std::string cfg = slurp(config);
+  const auto at = cfg.find("MaxSessions ");
+  if (at == std::string::npos) return "no MaxSessions line in " + config;
+  cfg.replace(at, cfg.find('\n', at) - at, "MaxSessions " + std::to_string(n));
+  sshd.stop();
+  spit(config, cfg);
+  return sshd.start();
+}
+
+// A spare channel asked for ahead and then left unused past its freshness
+// (an idle gap between steps) must be closed on the server, not just
+// forgotten: else it holds one of the connection's MaxSessions slots, and a
+// later step that times out finds no slot left for the channel that kills it.
+TEST_F(SshAgentTest, AStaleSpareChannelDoesNotStarveTheKillOfATimedOutStep) {
+  ASSERT_EQ(restart_with_max_sessions(sshd, 2), "");
+  SshAgent agent(options_for(sshd));
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  std::this_thread::sleep_for(1200ms);  // the spare goes stale
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
+  CommandResult r = agent.run(command("echo $$ > " + pidfile + "; sleep 30", 1s));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.error, "");
+  pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+  ASSERT_GT(pid, 1);
+  EXPECT_TRUE(process_gone(pid)) << "remote command " << pid << " still running";
+  if (!process_gone(pid)) ::kill(pid, SIGKILL);
+}
+
+// Idle gaps between steps, each longer than a spare stays fresh: the one
+// connection serves them all (no slot leaks until sshd refuses channels).
+TEST_F(SshAgentTest, IdleGapsBetweenStepsLeakNoSessions) {
+  ASSERT_EQ(restart_with_max_sessions(sshd, 3), "");
+  SshAgent agent(options_for(sshd));
+  for (int i = 0; i < 5; ++i) {
+    if (i) std::this_thread::sleep_for(1100ms);
+    CommandResult r = agent.run(command("echo " + std::to_string(i)));
+    ASSERT_TRUE(r.completed()) << i << ": " << r.error;
+  }
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+// One session at a time (MaxSessions 1): steps back to back still share the
+// connection.
+TEST_F(SshAgentTest, StepsBackToBackUnderMaxSessionsOne) {
+  ASSERT_EQ(restart_with_max_sessions(sshd, 1), "");
+  SshAgent agent(options_for(sshd));
+  for (int i = 0; i < 5; ++i) {
+    CommandResult r = agent.run(command("echo " + std::to_string(i)));
+    ASSERT_TRUE(r.completed()) << i << ": " << r.error;
+  }
+  EXPECT_EQ(agent.connects(), 1);
+}
+
 }  // namespace
 }  // namespace baton
