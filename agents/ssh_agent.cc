@@ -777,12 +777,12 @@ CommandResult SshAgent::run(const Command& cmd) {
   };
 
   const RemoteCommand remote = plan_remote(cmd, login_shell_is_sh_);
-  if (ssh_channel_request_exec(ch, remote.command.c_str()) != SSH_OK) {
+  if (const int rc = ssh_channel_request_exec(ch, remote.command.c_str()); rc != SSH_OK) {
     bool dead = session_dead(session_);
     const std::string why = ssh_get_error(session_);
-    if (!dead && why.empty()) {
-      // No answer (libssh leaves no text on a timeout): the request may
-      // have reached the host, and the command with it.
+    if (!dead && rc == SSH_AGAIN) {
+      // No answer within the session timeout: the request may have
+      // reached the host, and the command with it.
       r.error = "no answer from " + where() + " within " + std::to_string(opts_.connect_timeout.count()) +
                 " ms to the request to start the command: it may have started there";
       dead = true;

@@ -255,6 +255,27 @@ TEST_F(SshAgentTest, AHostThatWentQuietWhileIdleFailsBeforeTheCommandIsSent) {
   EXPECT_FALSE(file_exists(marker)) << "the command ran after the host came back";
 }
 
+// Within that second the spare is used as it is: a host that goes quiet
+// then may have received the request to start the command, and the result
+// says so rather than "could not start".
+TEST_F(SshAgentTest, AHostThatGoesQuietRightAfterAStepMayHaveStartedTheNext) {
+  SshOptions o = options_for(sshd);
+  o.connect_timeout = 1s;
+  SshAgent agent(o);
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  std::vector<pid_t> frozen = sshd_processes(sshd);
+  ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
+  for (pid_t p : frozen) ::kill(p, SIGSTOP);
+  CommandResult r = agent.run(command("true", 5s));
+  for (pid_t p : frozen) ::kill(p, SIGCONT);
+  EXPECT_FALSE(r.completed());
+  EXPECT_NE(r.error.find("it may have started there"), std::string::npos) << r.error;
+  // The session was dropped: the next command connects afresh.
+  CommandResult again = agent.run(command("echo back"));
+  EXPECT_TRUE(again.completed()) << again.error;
+  EXPECT_EQ(agent.connects(), 2);
+}
+
 TEST_F(SshAgentTest, SignalExitIsReported) {
   SshAgent agent(options_for(sshd));
   CommandResult r = agent.run(command("kill -KILL $$"));
