@@ -12,6 +12,7 @@
 # the whole command (preflight to the old primary streaming again). For the
 # peers, switchover_ms is how long their command runs (rejoin included).
 #   bench/pg-switchover.sh [--peers] [ROUNDS]   (default 3; as root: the peers' scripts need it)
+# BATON: measure that baton binary instead of building this checkout.
 # PEERS: where the peers' scripts are (default ../shared/peers from the
 # repository root); they are run from there, never copied.
 set -euo pipefail
@@ -24,8 +25,10 @@ rounds=${1:-3}
 py=/usr/bin/python3
 [ -x "$peers/hand-switchover.sh" ] || { echo "bench: $peers/hand-switchover.sh not found (set PEERS)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (the hand procedure's script needs it)" >&2; exit 1; }
-./scripts/build.sh baton >/dev/null
-baton=$root/build/baton
+# BATON: a baton binary to measure instead of building this checkout's
+# (to compare two versions in turn on the same machine).
+if [ -n "${BATON:-}" ]; then baton=$BATON
+else ./scripts/build.sh baton >/dev/null; baton=$root/build/baton; fi
 sandbox=$root/examples/postgresql/sandbox.sh
 work=$(mktemp -d /tmp/baton-pg-bench.XXXXXX)
 chmod 755 "$work"
