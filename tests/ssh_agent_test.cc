@@ -259,21 +259,33 @@ TEST_F(SshAgentTest, AHostThatWentQuietWhileIdleFailsBeforeTheCommandIsSent) {
 // then may have received the request to start the command, and the result
 // says so rather than "could not start".
 TEST_F(SshAgentTest, AHostThatGoesQuietRightAfterAStepMayHaveStartedTheNext) {
-  SshOptions o = options_for(sshd);
-  o.connect_timeout = 1s;
-  SshAgent agent(o);
-  ASSERT_TRUE(agent.run(command("true")).completed());
-  std::vector<pid_t> frozen = sshd_processes(sshd);
-  ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
-  for (pid_t p : frozen) ::kill(p, SIGSTOP);
-  CommandResult r = agent.run(command("true", 5s));
-  for (pid_t p : frozen) ::kill(p, SIGCONT);
-  EXPECT_FALSE(r.completed());
-  EXPECT_NE(r.error.find("it may have started there"), std::string::npos) << r.error;
-  // The session was dropped: the next command connects afresh.
-  CommandResult again = agent.run(command("echo back"));
-  EXPECT_TRUE(again.completed()) << again.error;
-  EXPECT_EQ(agent.connects(), 2);
+  // sshd answers the spare within milliseconds; a loaded machine may freeze
+  // it first (then the run rightly fails before sending: the test above), so
+  // a few tries, each a fresh session given 150 ms, must see the case once.
+  bool seen = false;
+  for (int attempt = 0; attempt < 4 && !seen; ++attempt) {
+    SshOptions o = options_for(sshd);
+    o.connect_timeout = 1s;
+    SshAgent agent(o);
+    ASSERT_TRUE(agent.run(command("true")).completed());
+    std::this_thread::sleep_for(150ms);
+    std::vector<pid_t> frozen = sshd_processes(sshd);
+    ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
+    for (pid_t p : frozen) ::kill(p, SIGSTOP);
+    CommandResult r = agent.run(command("true", 5s));
+    for (pid_t p : frozen) ::kill(p, SIGCONT);
+    EXPECT_FALSE(r.completed());
+    seen = r.error.find("it may have started there") != std::string::npos;
+    if (!seen) {  // Only the safe alternative: nothing was sent.
+      EXPECT_EQ(r.error.rfind("cannot connect to main.db", 0), 0u) << r.error;
+      continue;
+    }
+    // The session was dropped: the next command connects afresh.
+    CommandResult again = agent.run(command("echo back"));
+    EXPECT_TRUE(again.completed()) << again.error;
+    EXPECT_EQ(agent.connects(), 2);
+  }
+  EXPECT_TRUE(seen) << "the spare was never answered before the freeze";
 }
 
 TEST_F(SshAgentTest, SignalExitIsReported) {
