@@ -202,6 +202,17 @@ std::vector<pid_t> sshd_processes(const SshdFixture& sshd) {
   return out;
 }
 
+// Hang the host: stop its sshd processes; returns them, for thaw().
+std::vector<pid_t> freeze_sshd(const SshdFixture& sshd) {
+  std::vector<pid_t> frozen = sshd_processes(sshd);
+  for (pid_t p : frozen) ::kill(p, SIGSTOP);
+  return frozen;
+}
+
+void thaw(const std::vector<pid_t>& frozen) {
+  for (pid_t p : frozen) ::kill(p, SIGCONT);
+}
+
 // A host that hangs mid-step (its sshd stopped, the network gone quiet):
 // the timeout fires, and the step does not claim the command was killed.
 TEST_F(SshAgentTest, TimeoutOnAHungHostDoesNotClaimTheKill) {
@@ -213,14 +224,13 @@ TEST_F(SshAgentTest, TimeoutOnAHungHostDoesNotClaimTheKill) {
   std::vector<pid_t> frozen;
   std::thread freezer([&] {
     for (int i = 0; i < 100 && slurp(pidfile).empty(); ++i) std::this_thread::sleep_for(50ms);
-    frozen = sshd_processes(sshd);
-    for (pid_t p : frozen) ::kill(p, SIGSTOP);
+    frozen = freeze_sshd(sshd);
   });
   auto t0 = Clock::now();
   CommandResult r = agent.run(command("echo $$ > " + pidfile + "; sleep 30", 2s));
   auto elapsed = Clock::now() - t0;
   freezer.join();
-  for (pid_t p : frozen) ::kill(p, SIGCONT);
+  thaw(frozen);
   ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
   EXPECT_TRUE(r.timed_out);
   EXPECT_FALSE(r.completed());
@@ -239,14 +249,13 @@ TEST_F(SshAgentTest, AHostThatWentQuietWhileIdleFailsBeforeTheCommandIsSent) {
   SshAgent agent(o);
   ASSERT_TRUE(agent.run(command("true")).completed());
   std::this_thread::sleep_for(1200ms);
-  std::vector<pid_t> frozen = sshd_processes(sshd);
+  std::vector<pid_t> frozen = freeze_sshd(sshd);
   ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
-  for (pid_t p : frozen) ::kill(p, SIGSTOP);
   const std::string marker = sshd.scratch_dir() + "/ran";
   auto t0 = Clock::now();
   CommandResult r = agent.run(command("touch " + marker, 5s));
   auto elapsed = Clock::now() - t0;
-  for (pid_t p : frozen) ::kill(p, SIGCONT);
+  thaw(frozen);
   EXPECT_FALSE(r.completed());
   EXPECT_EQ(r.error.find("while running the command"), std::string::npos) << r.error;
   EXPECT_EQ(r.error.rfind("cannot connect to main.db", 0), 0u) << r.error;
@@ -269,11 +278,10 @@ TEST_F(SshAgentTest, AHostThatGoesQuietRightAfterAStepMayHaveStartedTheNext) {
     SshAgent agent(o);
     ASSERT_TRUE(agent.run(command("true")).completed());
     std::this_thread::sleep_for(150ms);
-    std::vector<pid_t> frozen = sshd_processes(sshd);
+    std::vector<pid_t> frozen = freeze_sshd(sshd);
     ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
-    for (pid_t p : frozen) ::kill(p, SIGSTOP);
     CommandResult r = agent.run(command("true", 5s));
-    for (pid_t p : frozen) ::kill(p, SIGCONT);
+    thaw(frozen);
     EXPECT_FALSE(r.completed());
     seen = r.error.find("it may have started there") != std::string::npos;
     if (!seen) {  // Only the safe alternative: nothing was sent.
