@@ -156,6 +156,19 @@ class PostgresFailures(PostgresE2E):
             "dr", "SELECT pg_get_wal_replay_pause_state() = 'not paused' AND "
                   "(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming') = 1"))
 
+        # 1b: replay paused by hand, no target: a promote would drop what is
+        # received but not replayed, so it is refused too.
+        sb.one("dr", "SELECT pg_wal_replay_pause()")
+        sb.wait("replay to pause", lambda: sb.one("dr", "SELECT pg_get_wal_replay_pause_state()") == "paused")
+        r = sb.baton("switchover", "--yes")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("replay is paused on dr.db (pg_wal_replay_pause() was called)", r.stderr)
+        self.assertNotIn("has a recovery target", r.stderr)
+        self.assertFalse(sb.one("main", "SELECT pg_is_in_recovery()"))
+        sb.one("dr", "SELECT pg_wal_replay_resume()")
+        sb.wait("dr to replay again", lambda: sb.one(
+            "dr", "SELECT pg_get_wal_replay_pause_state() = 'not paused'"))
+
         # 10: main cannot be rewound: warned up front, rebuilt, nothing kept.
         sb.alter_system("main", "wal_log_hints", "off", restart=True)
         sb.writes_on("main")
