@@ -72,9 +72,9 @@ struct ExecutorOptions {
   std::function<std::string(const Roles&)> save_roles;
   // Values earlier runs kept (kept.h): every command sees them.
   Vars kept;
-  // Stores a value for later runs (keep = true, the measured data loss).
-  // Returns an error. nullptr: nothing is kept.
-  std::function<std::string(const std::string& name, const std::string& value)> keep;
+  // Stores values for later runs (keep = true, the measured data loss), all
+  // in one write. Returns an error. nullptr: nothing is kept.
+  std::function<std::string(const Vars& values)> keep;
   // Set by resume: retry, roll back or abort a failed run.
   std::optional<MachineEvent> recovery;
   // The roles came from the state directory (not the runbook's defaults).
@@ -156,8 +156,8 @@ class Executor {
   // Reports `baton-notice:` lines; returns the output without them.
   std::string take_notices(const Step& s, const Host& h, const std::string& out);
   std::vector<std::string> confirmations_needed() const;
-  // Stores a value for later runs unless it holds a secret; tells why not.
-  void keep_value(const Step& s, const std::string& name, const std::string& value);
+  // Stores values for later runs, except those holding a secret; tells why not.
+  void keep_values(const Step& s, const Vars& values);
 
   // -- rollback (rollback.cc)
   bool rollback(std::string* why);

@@ -28,14 +28,19 @@ Vars load_kept(const StateDir& dir) {
   return out;
 }
 
-std::string save_kept(const StateDir& dir, const std::string& name, const std::string& value,
-                      const std::string& run_id) {
+std::string save_kept(const StateDir& dir, const Vars& values, const std::string& run_id) {
+  if (values.empty()) return {};
   nlohmann::json j = read_kept(dir);
   if (!j.contains("values")) j["values"] = nlohmann::json::array();
+  auto replaced = [&](const std::string& name) {
+    for (const auto& [n, _] : values)
+      if (n == name) return true;
+    return false;
+  };
   nlohmann::json kept = nlohmann::json::array();
   for (const auto& v : j["values"])
-    if (v.is_object() && v.value("name", "") != name) kept.push_back(v);
-  kept.push_back({{"name", name}, {"value", value}, {"run", run_id}});
+    if (v.is_object() && !replaced(v.value("name", ""))) kept.push_back(v);
+  for (const auto& [name, value] : values) kept.push_back({{"name", name}, {"value", value}, {"run", run_id}});
   j["values"] = kept;
   // Replacement characters rather than a throw on bytes that are not UTF-8.
   return write_file_atomic(dir.path() + "/kept.json", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");

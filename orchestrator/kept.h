@@ -13,9 +13,9 @@ namespace baton {
 
 // The kept values, oldest name first; empty when none or unreadable.
 Vars load_kept(const StateDir& dir);
-// Sets `name` to `value` (from run `run_id`), keeping the others; atomic.
-// Returns an error message, empty on success.
-std::string save_kept(const StateDir& dir, const std::string& name, const std::string& value,
-                      const std::string& run_id);
+// Sets each name in `values` (from run `run_id`), keeping the others; one
+// atomic write (and its two syncs) for all of them. Returns an error
+// message, empty on success.
+std::string save_kept(const StateDir& dir, const Vars& values, const std::string& run_id);
 
 }  // namespace baton

@@ -80,20 +80,29 @@ std::string Executor::take_notices(const Step& s, const Host& h, const std::stri
   return rest;
 }
 
-void Executor::keep_value(const Step& s, const std::string& var, const std::string& value) {
-  if (!opts_.keep) return;
-  bool secret;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    secret = redactor_.apply(value) != value;
+void Executor::keep_values(const Step& s, const Vars& values) {
+  if (!opts_.keep || values.empty()) return;
+  auto tell = [&](const std::string& var, const std::string& why) {
+    RunEvent e{EventKind::message};
+    e.phase = std::string(name(s.phase));
+    e.step = s.id;
+    e.reason = "not kept for later runs: " + var + " (" + why + ")";
+    emit(e);
+  };
+  Vars keep;
+  for (const auto& [var, value] : values) {
+    bool secret;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      secret = redactor_.apply(value) != value;
+    }
+    if (secret) tell(var, "it holds a secret, and Baton never stores one");
+    else keep.emplace_back(var, value);
   }
-  std::string err = secret ? "it holds a secret, and Baton never stores one" : opts_.keep(var, value);
-  if (err.empty()) return;
-  RunEvent e{EventKind::message};
-  e.phase = std::string(name(s.phase));
-  e.step = s.id;
-  e.reason = "not kept for later runs: " + var + " (" + err + ")";
-  emit(e);
+  if (keep.empty()) return;
+  // One write: each costs two syncs, and this one may sit before a promote.
+  if (std::string err = opts_.keep(keep); !err.empty())
+    for (const auto& kv : keep) tell(kv.first, err);
 }
 
 std::vector<std::string> Executor::confirmations_needed() const {
@@ -193,11 +202,13 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
         state_.data_loss = loss;
       }
       emit(fin);
-      if (s.keep) keep_value(s, s.capture, *captured);
+      Vars keep;
+      if (s.keep) keep.emplace_back(s.capture, *captured);
       if (loss && op_ != Operation::drill) {  // For the reverse-sync that follows a failover.
-        keep_value(s, "BATON_LAST_DATA_LOSS", fin.data_loss);
-        keep_value(s, "BATON_LAST_DATA_LOSS_TEXT", loss->text);
+        keep.emplace_back("BATON_LAST_DATA_LOSS", fin.data_loss);
+        keep.emplace_back("BATON_LAST_DATA_LOSS_TEXT", loss->text);
       }
+      keep_values(s, keep);
       return true;
     }
     const bool last = a == max || r.stopped_by;

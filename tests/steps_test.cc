@@ -140,5 +140,66 @@ capture = "conninfo"
   for (const auto& kv : st.captures) EXPECT_NE(kv.first, "conninfo");
 }
 
+// What a failover measured, and a kept capture, reach later runs in one
+// write of kept.json (each write syncs twice, before the promote).
+const std::string kKeepRunbook = kHeader + R"(
+[[step]]
+id = "fork"
+phase = "preflight"
+on = "source"
+run = "fork"
+capture = "fork_gtid"
+keep = true
+[[step]]
+id = "measure"
+phase = "verify_sync"
+on = "target"
+measures = "data_loss"
+capture = "loss_line"
+keep = true
+run = "measure"
+)";
+
+CommandResult keep_world(const std::string& script, int) {
+  if (script == "fork") return exited(0, "0-1-97\n");
+  if (script == "measure") return exited(0, "3 transactions lost (the replica executed up to 0-1-94)\n");
+  return exited(0);
+}
+
+TEST(StepKeep, AMeasuredLossIsStoredWithItsStepsCaptureInOneWrite) {
+  LOAD_RUNBOOK(rb, kKeepRunbook);
+  Harness h;
+  h.world.respond_by_script(keep_world);
+  std::vector<Vars> writes;
+  h.opts.keep = [&](const Vars& v) {
+    writes.push_back(v);
+    return std::string();
+  };
+  RunResult r = h.run(rb, Operation::failover);
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  ASSERT_EQ(writes.size(), 2u);  // The preflight capture, then the measuring step's three values.
+  EXPECT_EQ(writes[0], (Vars{{"fork_gtid", "0-1-97"}}));
+  EXPECT_EQ(writes[1], (Vars{{"loss_line", "3 transactions lost (the replica executed up to 0-1-94)"},
+                             {"BATON_LAST_DATA_LOSS", "3 transactions"},
+                             {"BATON_LAST_DATA_LOSS_TEXT", "3 transactions lost (the replica executed up to 0-1-94)"}}));
+}
+
+TEST(StepKeep, AStoreThatFailsNamesEveryValueItDidNotKeep) {
+  LOAD_RUNBOOK(rb, kKeepRunbook);
+  Harness h;
+  h.world.respond_by_script(keep_world);
+  h.opts.keep = [](const Vars&) { return std::string("kept.json: No space left on device"); };
+  RunResult r = h.run(rb, Operation::failover);
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  std::vector<std::string> told;
+  for (const RunEvent& e : h.sink.of(EventKind::message))
+    if (e.reason.rfind("not kept for later runs: ", 0) == 0) told.push_back(e.reason);
+  EXPECT_EQ(told, (std::vector<std::string>{
+                      "not kept for later runs: fork_gtid (kept.json: No space left on device)",
+                      "not kept for later runs: loss_line (kept.json: No space left on device)",
+                      "not kept for later runs: BATON_LAST_DATA_LOSS (kept.json: No space left on device)",
+                      "not kept for later runs: BATON_LAST_DATA_LOSS_TEXT (kept.json: No space left on device)"}));
+}
+
 }  // namespace
 }  // namespace baton
