@@ -75,9 +75,19 @@ PY
   rm -f "$work/ready" "$work/acked" "$work/summary.json"
 }
 
+# The peers' scripts lock this file; a daemon one of them started may hold it
+# (and the CPU) a moment after the script exits: wait, so no run fails on it
+# or shares the machine with the last one's leftovers.
+peer_lock=/run/lock/peer-switchover.lock
+settle() {
+  [ -e "$peer_lock" ] || return 0
+  flock -w 60 "$peer_lock" true || echo "bench: $peer_lock still held after 60 s" >&2
+}
+
 # One peer script, run from its folder; its summary line (or a note on stderr).
 peer_round() {  # $1: script, $2: tag
   local out
+  settle
   out=$( (cd "$peers" && DRYRUN_OUT="$work/repmgr-dry-run.txt" "./$1" "$work") 2>"$work/$2.err" | grep "^$2:" ) ||
     { echo "bench: $1 failed (its stderr: $work/$2.err):" >&2; tail -5 "$work/$2.err" >&2; return 0; }
   echo "$out"
@@ -87,6 +97,7 @@ lines=()
 for r in $(seq "$rounds"); do
   h=$(peer_round hand-switchover.sh hand)  # a failed round is named, the others still count
   [ -n "$h" ] && { echo "$h"; lines+=("$h"); }
+  settle
   b=$(baton_round)
   echo "$b"; lines+=("$b")
   if [ "$with_peers" = 1 ]; then
