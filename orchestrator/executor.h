@@ -72,9 +72,10 @@ struct ExecutorOptions {
   std::function<std::string(const Roles&)> save_roles;
   // Values earlier runs kept (kept.h): every command sees them.
   Vars kept;
-  // Stores values for later runs (keep = true, the measured data loss), all
-  // in one write. Returns an error. nullptr: nothing is kept.
-  std::function<std::string(const Vars& values)> keep;
+  // Stores values for later runs (keep = true, the measured data loss) and
+  // forgets the names in `drop`, all in one write; never called by two
+  // threads at once. Returns an error. nullptr: nothing is kept.
+  std::function<std::string(const Vars& values, const std::vector<std::string>& drop)> keep;
   // Set by resume: retry, roll back or abort a failed run.
   std::optional<MachineEvent> recovery;
   // The roles came from the state directory (not the runbook's defaults).
@@ -156,7 +157,9 @@ class Executor {
   // Reports `baton-notice:` lines; returns the output without them.
   std::string take_notices(const Step& s, const Host& h, const std::string& out);
   std::vector<std::string> confirmations_needed() const;
-  // Stores values for later runs, except those holding a secret; tells why not.
+  // Stores values for later runs, except those holding a secret (an older
+  // value under such a name is forgotten, not left to pass for this run's);
+  // tells why not.
   void keep_values(const Step& s, const Vars& values);
 
   // -- rollback (rollback.cc)
@@ -199,6 +202,7 @@ class Executor {
   const std::string runbook_dir_;
   std::mutex mu_;  // guards state_, redactor_, running_ while steps run in threads
   std::mutex ask_mu_;
+  std::mutex keep_mu_;  // steps of a group, and hosts of a step, keep values from their own threads
   struct Running {
     std::chrono::steady_clock::time_point since;
     int notes = 0;  // "still running" notes told so far

@@ -28,12 +28,15 @@ Vars load_kept(const StateDir& dir) {
   return out;
 }
 
-std::string save_kept(const StateDir& dir, const Vars& values, const std::string& run_id) {
-  if (values.empty()) return {};
+std::string save_kept(const StateDir& dir, const Vars& values, const std::string& run_id,
+                      const std::vector<std::string>& drop) {
+  if (values.empty() && drop.empty()) return {};
   nlohmann::json j = read_kept(dir);
   if (!j.contains("values")) j["values"] = nlohmann::json::array();
   auto replaced = [&](const std::string& name) {
     for (const auto& [n, _] : values)
+      if (n == name) return true;
+    for (const std::string& n : drop)
       if (n == name) return true;
     return false;
   };

@@ -90,19 +90,27 @@ void Executor::keep_values(const Step& s, const Vars& values) {
     emit(e);
   };
   Vars keep;
+  std::vector<std::string> drop;
   for (const auto& [var, value] : values) {
     bool secret;
     {
       std::lock_guard<std::mutex> lock(mu_);
       secret = redactor_.apply(value) != value;
     }
-    if (secret) tell(var, "it holds a secret, and Baton never stores one");
-    else keep.emplace_back(var, value);
+    if (secret) {
+      tell(var, "it holds a secret, and Baton never stores one; a value kept before under this name is removed");
+      drop.push_back(var);
+    } else {
+      keep.emplace_back(var, value);
+    }
   }
-  if (keep.empty()) return;
   // One write: each costs two syncs, and this one may sit before a promote.
-  if (std::string err = opts_.keep(keep); !err.empty())
+  // One at a time: kept.json is read, changed and written whole.
+  std::lock_guard<std::mutex> lock(keep_mu_);
+  if (std::string err = opts_.keep(keep, drop); !err.empty()) {
     for (const auto& kv : keep) tell(kv.first, err);
+    for (const std::string& var : drop) tell(var, "an older value under this name may remain: " + err);
+  }
 }
 
 std::vector<std::string> Executor::confirmations_needed() const {

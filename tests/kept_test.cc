@@ -40,6 +40,12 @@ TEST_F(Kept, SeveralValuesInOneCallReplaceTheirNamesAndKeepTheOthers) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/kept.json.tmp"));
 }
 
+TEST_F(Kept, DroppedNamesAreForgottenInTheSameWrite) {
+  ASSERT_EQ(save_kept(dir_, {{"a", "1"}, {"b", "2"}, {"c", "3"}}, "run-1"), "");
+  ASSERT_EQ(save_kept(dir_, {{"a", "4"}}, "run-2", {"b", "never-kept"}), "");
+  EXPECT_EQ(load_kept(dir_), (Vars{{"c", "3"}, {"a", "4"}}));
+}
+
 TEST_F(Kept, NothingToKeepWritesNothing) {
   ASSERT_EQ(save_kept(dir_, {}, "run-1"), "");
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/kept.json"));

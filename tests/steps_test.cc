@@ -2,6 +2,11 @@
 // also for steps that succeed), hints on failure.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "tests/executor_harness.h"
 
 namespace baton {
@@ -171,7 +176,8 @@ TEST(StepKeep, AMeasuredLossIsStoredWithItsStepsCaptureInOneWrite) {
   Harness h;
   h.world.respond_by_script(keep_world);
   std::vector<Vars> writes;
-  h.opts.keep = [&](const Vars& v) {
+  h.opts.keep = [&](const Vars& v, const std::vector<std::string>& drop) {
+    EXPECT_TRUE(drop.empty());
     writes.push_back(v);
     return std::string();
   };
@@ -188,7 +194,9 @@ TEST(StepKeep, AStoreThatFailsNamesEveryValueItDidNotKeep) {
   LOAD_RUNBOOK(rb, kKeepRunbook);
   Harness h;
   h.world.respond_by_script(keep_world);
-  h.opts.keep = [](const Vars&) { return std::string("kept.json: No space left on device"); };
+  h.opts.keep = [](const Vars&, const std::vector<std::string>&) {
+    return std::string("kept.json: No space left on device");
+  };
   RunResult r = h.run(rb, Operation::failover);
   ASSERT_EQ(r.exit_code, 0) << r.message;
   std::vector<std::string> told;
@@ -199,6 +207,61 @@ TEST(StepKeep, AStoreThatFailsNamesEveryValueItDidNotKeep) {
                       "not kept for later runs: loss_line (kept.json: No space left on device)",
                       "not kept for later runs: BATON_LAST_DATA_LOSS (kept.json: No space left on device)",
                       "not kept for later runs: BATON_LAST_DATA_LOSS_TEXT (kept.json: No space left on device)"}));
+}
+
+TEST(StepKeep, ASecretAmongTheValuesIsRefusedAloneAndItsOlderValueForgotten) {
+  LOAD_RUNBOOK(rb, kKeepRunbook + R"(
+[vars]
+replica_password = "hunter2-pw"
+)");
+  Harness h;
+  h.world.respond_by_script([](const std::string& script, int attempt) {
+    if (script == "measure") return exited(0, "3 transactions lost (seen with hunter2-pw)\n");
+    return keep_world(script, attempt);
+  });
+  std::vector<std::pair<Vars, std::vector<std::string>>> writes;
+  h.opts.keep = [&](const Vars& v, const std::vector<std::string>& drop) {
+    writes.emplace_back(v, drop);
+    return std::string();
+  };
+  RunResult r = h.run(rb, Operation::failover);
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  ASSERT_EQ(writes.size(), 2u);
+  // The amount is kept; the capture and the text, which hold the secret, are
+  // not, and last run's under their names must not pass for this run's.
+  EXPECT_EQ(writes[1].first, (Vars{{"BATON_LAST_DATA_LOSS", "3 transactions"}}));
+  EXPECT_EQ(writes[1].second, (std::vector<std::string>{"loss_line", "BATON_LAST_DATA_LOSS_TEXT"}));
+  std::vector<std::string> told;
+  for (const RunEvent& e : h.sink.of(EventKind::message))
+    if (e.reason.rfind("not kept for later runs: ", 0) == 0) told.push_back(e.reason.substr(0, e.reason.find(' ', 25)));
+  EXPECT_EQ(told, (std::vector<std::string>{"not kept for later runs: loss_line",
+                                            "not kept for later runs: BATON_LAST_DATA_LOSS_TEXT"}));
+}
+
+// kept.json is read, changed and written whole: two steps of a group (their
+// own threads) must not write it at once, or one's values are lost.
+TEST(StepKeep, StepsOfAGroupKeepValuesOneAtATime) {
+  std::string text = kHeader;
+  for (int i = 0; i < 4; ++i)
+    text += "[[step]]\nid = \"c" + std::to_string(i) + "\"\nphase = \"preflight\"\non = \"" +
+            (i % 2 ? "source" : "target") + "\"\ngroup = \"g\"\nrun = \"c\"\ncapture = \"v" +
+            std::to_string(i) + "\"\nkeep = true\n";
+  LOAD_RUNBOOK(rb, text);
+  Harness h;
+  h.world.respond_by_script([](const std::string&, int) { return exited(0, "x\n"); });
+  std::atomic<int> inside{0}, most{0}, calls{0};
+  h.opts.keep = [&](const Vars&, const std::vector<std::string>&) {
+    int now = ++inside;
+    most = std::max(most.load(), now);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // a write and its syncs
+    --inside;
+    ++calls;
+    return std::string();
+  };
+  RunResult r = h.run(rb, Operation::switchover);
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_EQ(calls.load(), 4);
+  EXPECT_EQ(most.load(), 1);
 }
 
 }  // namespace

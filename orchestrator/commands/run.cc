@@ -48,7 +48,9 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   if (::isatty(STDIN_FILENO)) opts.ask = ask_on_terminal;
   opts.save_roles = [&dir](const Roles& r) { return dir.save_roles(r); };
   opts.kept = load_kept(dir);
-  opts.keep = [&dir, id](const Vars& values) { return save_kept(dir, values, id); };
+  opts.keep = [&dir, id](const Vars& values, const std::vector<std::string>& drop) {
+    return save_kept(dir, values, id, drop);
+  };
 
   Executor ex(rb, op, agents, bus, opts);
   RunResult res = ex.run(std::move(st));
