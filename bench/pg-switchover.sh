@@ -81,7 +81,7 @@ PY
 peer_lock=/run/lock/peer-switchover.lock
 settle() {
   [ -e "$peer_lock" ] || return 0
-  flock -w 60 "$peer_lock" true || echo "bench: $peer_lock still held after 60 s" >&2
+  flock -w 60 "$peer_lock" true || echo "bench: could not take $peer_lock within 60 s (flock exit $?); running anyway" >&2
 }
 
 # One peer script, run from its folder; its summary line (or a note on stderr).
