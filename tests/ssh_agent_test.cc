@@ -213,6 +213,16 @@ void thaw(const std::vector<pid_t>& frozen) {
   for (pid_t p : frozen) ::kill(p, SIGCONT);
 }
 
+// A host that goes quiet between steps: one step on `agent`, `idle` of
+// nothing, then its sshd frozen (*frozen, for thaw()).
+void quiet_after_one_step(SshAgent& agent, const SshdFixture& sshd, std::chrono::milliseconds idle,
+                          std::vector<pid_t>* frozen) {
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  std::this_thread::sleep_for(idle);
+  *frozen = freeze_sshd(sshd);
+  ASSERT_GE(frozen->size(), 2u) << "no sshd session found to freeze";
+}
+
 // A host that hangs mid-step (its sshd stopped, the network gone quiet):
 // the timeout fires, and the step does not claim the command was killed.
 TEST_F(SshAgentTest, TimeoutOnAHungHostDoesNotClaimTheKill) {
@@ -247,10 +257,8 @@ TEST_F(SshAgentTest, AHostThatWentQuietWhileIdleFailsBeforeTheCommandIsSent) {
   SshOptions o = options_for(sshd);
   o.connect_timeout = 1s;
   SshAgent agent(o);
-  ASSERT_TRUE(agent.run(command("true")).completed());
-  std::this_thread::sleep_for(1200ms);
-  std::vector<pid_t> frozen = freeze_sshd(sshd);
-  ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
+  std::vector<pid_t> frozen;
+  ASSERT_NO_FATAL_FAILURE(quiet_after_one_step(agent, sshd, 1200ms, &frozen));
   const std::string marker = sshd.scratch_dir() + "/ran";
   auto t0 = Clock::now();
   CommandResult r = agent.run(command("touch " + marker, 5s));
@@ -276,10 +284,8 @@ TEST_F(SshAgentTest, AHostThatGoesQuietRightAfterAStepMayHaveStartedTheNext) {
     SshOptions o = options_for(sshd);
     o.connect_timeout = 1s;
     SshAgent agent(o);
-    ASSERT_TRUE(agent.run(command("true")).completed());
-    std::this_thread::sleep_for(150ms);
-    std::vector<pid_t> frozen = freeze_sshd(sshd);
-    ASSERT_GE(frozen.size(), 2u) << "no sshd session found to freeze";
+    std::vector<pid_t> frozen;
+    ASSERT_NO_FATAL_FAILURE(quiet_after_one_step(agent, sshd, 150ms, &frozen));
     CommandResult r = agent.run(command("true", 5s));
     thaw(frozen);
     EXPECT_FALSE(r.completed());
