@@ -196,16 +196,20 @@ struct RemoteCommand {
 // shows; the others in the command line (reading stdin costs a process),
 // unless the command line would be too long: then everything, script too,
 // goes on stdin.
-RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is_sh) {
+// `runner`: the runner starts /bin/sh -c itself and reports the process.
+RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is_sh, bool runner = false) {
+  auto wrap = [&](const std::string& script) {
+    return runner ? script : wrap_for_remote(script, login_shell_is_sh);
+  };
   std::vector<ShellVar> plain, secret;
   for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) || cmd.secret_names.count(v.name) ? secret : plain).push_back(std::move(v));
   const std::string eval = "eval \"$(cat)\"\n";
   RemoteCommand r;
   r.stdin_text = var_assignments(secret);
-  r.command = wrap_for_remote(var_assignments(plain) + (secret.empty() ? "" : eval) + cmd.script, login_shell_is_sh);
+  r.command = wrap(var_assignments(plain) + (secret.empty() ? "" : eval) + cmd.script);
   if (r.command.size() <= kMaxCommandLine) return r;
   r.stdin_text = var_assignments(plain) + r.stdin_text + cmd.script;
-  r.command = wrap_for_remote(eval, login_shell_is_sh);
+  r.command = wrap(eval);
   return r;
 }
 
@@ -285,6 +289,7 @@ void SshAgent::disconnect() {
 
 void SshAgent::drop_session_locked() {
   spare_ = nullptr;  // ssh_free frees the session's channels
+  runner_ = nullptr;
   if (!session_) return;
   ssh_disconnect(session_);
   ssh_free(session_);
@@ -328,7 +333,10 @@ std::string SshAgent::probe() {
   std::lock_guard<std::mutex> lock(mu_);
   if (session_ && !session_dead(session_)) return {};
   drop_session_locked();
-  return connect_locked();
+  std::string err = connect_locked();
+  // The first command then finds its runner ready.
+  if (err.empty() && !opts_.runner_perl.empty() && !runner_missing_) start_runner_locked();
+  return err;
 }
 
 std::string SshAgent::connect_locked() {
@@ -724,6 +732,29 @@ kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
 CommandResult SshAgent::run(const Command& cmd) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto start = Clock::now();
+  if (!opts_.runner_perl.empty() && !runner_missing_) {
+    // Nothing has run yet: a runner or session that went away while idle
+    // is replaced (a host gone quiet fails here, before the command is sent).
+    if (runner_) {
+      // What came meanwhile: a closed connection or a runner gone shows now.
+      if (int st = pump_runner_locked(0, nullptr); st == kRunnerLost) drop_session_locked();
+      else if (st == kRunnerEnded) drop_runner_locked();
+      else if (Clock::now() - runner_heard_ > kSpareFresh) runner_answers_locked();
+    }
+    if (!runner_) {
+      if (session_ && session_dead(session_)) drop_session_locked();
+      if (!session_) {
+        if (std::string err = connect_locked(); !err.empty()) {
+          CommandResult r;
+          r.error = err;
+          r.duration = duration_cast<milliseconds>(Clock::now() - start);
+          return r;
+        }
+      }
+      start_runner_locked();
+    }
+    if (runner_) return run_on_runner_locked(cmd, start);
+  }
   CommandResult r;
   auto done = [&]() -> CommandResult {
     r.duration = duration_cast<milliseconds>(Clock::now() - start);
@@ -912,6 +943,210 @@ CommandResult SshAgent::run(const Command& cmd) {
   release(true);
   open_spare_locked();  // the next command's channel, asked for while the caller records this one
   return done();
+}
+
+void SshAgent::drop_runner_locked() {
+  frames_.clear();
+  if (!runner_) return;
+  ssh_channel_close(runner_);  // EOF: the runner exits
+  ssh_channel_free(runner_);
+  runner_ = nullptr;
+}
+
+int SshAgent::pump_runner_locked(int wait_ms, std::string* err) {
+  if (read_buf_.empty()) read_buf_.resize(64 * 1024);
+  bool got = false;
+  for (int is_stderr = 0; is_stderr < 2; ++is_stderr) {
+    for (int i = 0; i < 8; ++i) {  // bounded, so stderr gets its turn
+      const int n = ssh_channel_read_nonblocking(runner_, read_buf_.data(), static_cast<uint32_t>(read_buf_.size()),
+                                                 is_stderr);
+      if (n == SSH_ERROR) return kRunnerLost;
+      if (n <= 0) break;
+      got = true;
+      if (!is_stderr) frames_.add(read_buf_.data(), static_cast<std::size_t>(n));
+      else if (err && err->size() < 4096) err->append(read_buf_.data(), std::min<std::size_t>(n, 4096 - err->size()));
+    }
+  }
+  if (session_dead(session_)) return kRunnerLost;
+  if (got) return 0;
+  if (ssh_channel_is_eof(runner_) || ssh_channel_is_closed(runner_)) return kRunnerEnded;
+  pollfd pfd{ssh_get_fd(session_), POLLIN, 0};
+  if (wait_ms > 0 && pfd.fd >= 0) ::poll(&pfd, 1, wait_ms);
+  return 0;
+}
+
+void SshAgent::start_runner_locked() {
+  ssh_channel ch = open_channel_locked();
+  if (!ch) return;  // a channel of its own will say why
+  if (ssh_channel_request_exec(ch, runner_command(opts_.runner_perl).c_str()) != SSH_OK) {
+    ssh_channel_free(ch);
+    return;
+  }
+  runner_ = ch;
+  frames_.clear();
+  const auto until = Clock::now() + opts_.connect_timeout;
+  std::string err;
+  for (;;) {
+    if (frames_.ready()) {
+      runner_heard_ = Clock::now();
+      return;
+    }
+    const auto left = duration_cast<milliseconds>(until - Clock::now()).count();
+    const int st = left > 0 ? pump_runner_locked(static_cast<int>(std::min<long long>(50, left)), &err) : kRunnerEnded;
+    if (st == kRunnerLost) {
+      drop_session_locked();
+      return;
+    }
+    if (st == kRunnerEnded) break;
+  }
+  // No perl there (or it failed, or it is too slow): every command takes a
+  // channel of its own, as without a runner.
+  drop_runner_locked();
+  runner_missing_ = true;
+}
+
+bool SshAgent::runner_answers_locked() {
+  if (ssh_channel_write(runner_, kRunnerPing, 2) != 2) {
+    drop_session_locked();
+    return false;
+  }
+  const auto until = Clock::now() + opts_.connect_timeout;
+  for (;;) {
+    std::string bad;
+    while (auto f = frames_.next(&bad)) {
+      if (f->kind == RunnerFrame::here) {
+        runner_heard_ = Clock::now();
+        return true;
+      }
+    }
+    const auto left = duration_cast<milliseconds>(until - Clock::now()).count();
+    if (left <= 0) {  // the host is quiet
+      drop_session_locked();
+      return false;
+    }
+    const int st = bad.empty() ? pump_runner_locked(static_cast<int>(std::min<long long>(50, left)), nullptr) : kRunnerEnded;
+    if (st == kRunnerLost) {
+      drop_session_locked();
+      return false;
+    }
+    if (st == kRunnerEnded) {
+      drop_runner_locked();
+      return false;
+    }
+  }
+}
+
+CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_point start) {
+  CommandResult r;
+  CappedOutput out{&r.out, cmd.output_limit};
+  CappedOutput err{&r.err, cmd.output_limit};
+  auto done = [&]() -> CommandResult {
+    out.finish();
+    r.out_dropped = out.dropped;
+    err.finish();
+    r.duration = duration_cast<milliseconds>(Clock::now() - start);
+    return r;
+  };
+  const RemoteCommand remote = plan_remote(cmd, true, /*runner=*/true);
+  const std::string request = runner_request(remote.command, remote.stdin_text);
+  // The runner starts the command only once all of the request is in.
+  for (size_t sent = 0; sent < request.size();) {
+    const int n = ssh_channel_write(runner_, request.data() + sent, static_cast<uint32_t>(request.size() - sent));
+    if (n <= 0) {
+      r.error = "connection lost to " + where() + " before the command started: " + ssh_get_error(session_);
+      drop_session_locked();
+      return done();
+    }
+    sent += static_cast<size_t>(n);
+  }
+  const auto sent_at = Clock::now();
+  const auto deadline = sent_at + cmd.timeout;
+  const auto answer_within = opts_.connect_timeout;
+  bool started = false;
+  Clock::time_point kill_sent{};
+  std::string runner_err;
+  for (;;) {
+    std::string bad;
+    bool ended = false;
+    while (!ended) {
+      std::optional<RunnerFrame> f = frames_.next(&bad);
+      if (!f) break;
+      switch (f->kind) {
+        case RunnerFrame::out: out.add(f->data.data(), f->data.size()); break;
+        case RunnerFrame::err: err.add(f->data.data(), f->data.size()); break;
+        case RunnerFrame::process:
+          started = true;
+          if (cmd.on_process && f->pid > 1) cmd.on_process(f->pid, f->start);
+          break;
+        case RunnerFrame::failed:
+          r.error = "cannot start the command on " + where() + ": " + f->data;
+          ended = true;
+          break;
+        case RunnerFrame::exit:
+          r.exit_code = f->exit_code;
+          r.signal = f->signal;
+          ended = true;
+          break;
+        case RunnerFrame::here: break;
+      }
+    }
+    const auto now = Clock::now();
+    if (ended) {
+      runner_heard_ = now;
+      if (r.timed_out || r.stopped_by) {
+        r.exit_code = -1;
+        r.signal = 0;
+      }
+      return done();
+    }
+    if (!bad.empty()) {
+      r.exit_code = -1;
+      r.error = "the runner on " + where() + " sent " + bad + "; the command's outcome is unknown";
+      drop_runner_locked();
+      return done();
+    }
+    if (!started && now - sent_at >= answer_within) {
+      r.error = "no answer from " + where() + " within " + std::to_string(answer_within.count()) +
+                " ms to the request to start the command: it may have started there";
+      drop_session_locked();
+      return done();
+    }
+    if (kill_sent == Clock::time_point{}) {
+      const int stop = cmd.stop ? cmd.stop->load() : 0;
+      if (now >= deadline) r.timed_out = true;
+      else if (stop) r.stopped_by = stop;
+      if (r.timed_out || r.stopped_by) {
+        ssh_channel_write(runner_, kRunnerKill, 2);  // TERM, up to 2 s, KILL
+        kill_sent = now;
+      }
+    } else if (now - kill_sent >= std::chrono::seconds(2) + answer_within) {
+      const std::string why = r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
+                                           : "timed out after " + std::to_string(cmd.timeout.count()) + " ms";
+      r.exit_code = -1;
+      r.error = why + " and could not stop the command on " + where() + " (no answer within " +
+                std::to_string((std::chrono::seconds(2) + answer_within).count()) +
+                " ms); it may still be running there";
+      drop_session_locked();
+      return done();
+    }
+    auto wait = milliseconds(50);
+    if (kill_sent == Clock::time_point{}) wait = std::min(wait, duration_cast<milliseconds>(deadline - now) + milliseconds(1));
+    const int st = pump_runner_locked(static_cast<int>(std::max<long long>(wait.count(), 0)), &runner_err);
+    if (st == kRunnerLost) {
+      r.exit_code = -1;
+      r.error = "connection lost to " + where() + " while running the command";
+      drop_session_locked();
+      return done();
+    }
+    if (st == kRunnerEnded) {
+      r.exit_code = -1;
+      while (!runner_err.empty() && runner_err.back() == '\n') runner_err.pop_back();
+      r.error = "the runner on " + where() + " ended while running the command" +
+                (runner_err.empty() ? "" : " (" + runner_err + ")") + "; its outcome is unknown";
+      drop_runner_locked();
+      return done();
+    }
+  }
 }
 
 }  // namespace baton

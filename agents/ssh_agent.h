@@ -7,8 +7,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agents/agent.h"
+#include "agents/ssh_runner.h"
 
 // libssh's ssh_session is a pointer to this; keeps libssh.h out of users.
 struct ssh_session_struct;
@@ -32,6 +34,10 @@ struct SshOptions {
   // busy sshd drops connections beyond MaxStartups). 0: ssh_config's
   // ConnectionAttempts for the host, else kDefaultConnectionAttempts.
   int connection_attempts = 0;
+  // The program that runs the runner (agents/ssh_runner.h), which starts
+  // each command without a channel of its own. Empty: no runner. A host
+  // without it runs each command on its own channel.
+  std::string runner_perl = "perl";
 };
 
 constexpr int kDefaultConnectionAttempts = 4;
@@ -94,6 +100,20 @@ class SshAgent : public Agent {
   // nullptr (ssh_get_error says why) when the session cannot give one.
   ssh_channel_struct* open_channel_locked();
   std::string kill_remote_locked(long pgid);
+  // The runner: started on the session's first command (or probe), kept
+  // for the session. Leaves runner_ null when the host cannot run it.
+  void start_runner_locked();
+  void drop_runner_locked();
+  // A runner idle for a while is asked whether it is there before a
+  // command is sent: false (runner dropped) when it is gone or the host
+  // does not answer within the connect timeout.
+  bool runner_answers_locked();
+  CommandResult run_on_runner_locked(const Command& cmd, std::chrono::steady_clock::time_point start);
+  // Reads what the runner sent into frames_ (its stderr into *err, capped),
+  // waiting up to `wait_ms` for the socket when nothing is there. 0, or
+  // kRunnerLost (connection gone) or kRunnerEnded (the runner exited).
+  int pump_runner_locked(int wait_ms, std::string* err);
+  static constexpr int kRunnerLost = 1, kRunnerEnded = 2;
   void set_key_state(HostKeyStatus st, const std::string& fingerprint);
   // "main.db (10.0.0.5:22)"
   std::string where() const;
@@ -105,6 +125,11 @@ class SshAgent : public Agent {
   ssh_session_struct* session_ = nullptr;
   ssh_channel_struct* spare_ = nullptr;  // asked for, maybe not answered yet; freed with session_
   std::chrono::steady_clock::time_point spare_at_;  // when spare_ was asked for
+  ssh_channel_struct* runner_ = nullptr;  // freed with session_
+  bool runner_missing_ = false;           // it would not start: use channels
+  std::chrono::steady_clock::time_point runner_heard_;  // its last frame
+  RunnerFrames frames_;
+  std::vector<char> read_buf_;
   // Then scripts skip a second /bin/sh; learnt from the first command.
   std::optional<bool> login_shell_is_sh_;
   std::atomic<int> connects_{0};

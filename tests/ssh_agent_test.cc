@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -52,8 +53,14 @@ SshOptions options_for(const SshdFixture& sshd) {
   o.known_hosts_file = sshd.known_hosts_path();
   o.ssh_config_file = "none";  // the machine's ~/.ssh/config is not ours
   o.connect_timeout = 5s;
+  // ctest runs this file twice: with the runner (the default) and, with
+  // BATON_TEST_SSH_CHANNELS set, with a channel per command (a host
+  // without perl).
+  if (std::getenv("BATON_TEST_SSH_CHANNELS")) o.runner_perl.clear();
   return o;
 }
+
+bool channels_only() { return std::getenv("BATON_TEST_SSH_CHANNELS") != nullptr; }
 
 Command command(std::string script, std::chrono::milliseconds timeout = 30s) {
   Command c;
@@ -891,7 +898,9 @@ namespace {
 // The first command also finds out whether the login shell is /bin/sh (no
 // command of its own); later ones then skip the second /bin/sh.
 TEST_F(SshAgentTest, LearnsTheLoginShellFromTheFirstCommand) {
-  SshAgent agent(options_for(sshd));
+  SshOptions o = options_for(sshd);
+  o.runner_perl.clear();  // a channel per command
+  SshAgent agent(o);
   CommandResult first = agent.run(command("echo \"$0\""));
   ASSERT_TRUE(first.completed()) << first.error;
   EXPECT_EQ(first.out, "/bin/sh\n");  // exec /bin/sh -c ...
@@ -955,6 +964,122 @@ TEST_F(SshAgentTest, StepsBackToBackUnderMaxSessionsOne) {
     CommandResult r = agent.run(command("echo " + std::to_string(i)));
     ASSERT_TRUE(r.completed()) << i << ": " << r.error;
   }
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// What /proc says of the command's process: "PID PGID SID START PPID".
+constexpr char kWhoAmI[] =
+    "set -- $(sed 's/.*) //' /proc/$$/stat); echo \"$$ $3 $4 ${20} $2\"";
+
+// The process group and start time the agent reports are the command's own.
+TEST_F(SshAgentTest, ToldTheCommandsProcessGroupAndItsStartTime) {
+  SshAgent agent(options_for(sshd));
+  long pgid = 0;
+  long long start = 0;
+  Command c = command(kWhoAmI);
+  c.on_process = [&](long p, long long s) {
+    pgid = p;
+    start = s;
+  };
+  CommandResult r = agent.run(c);
+  ASSERT_TRUE(r.completed()) << r.error;
+  std::istringstream who(r.out);
+  long pid = 0, group = 0, session = 0;
+  long long started = 0;
+  who >> pid >> group >> session >> started;
+  EXPECT_EQ(pgid, pid) << r.out;
+  EXPECT_EQ(group, pid) << "not its own process group: " << r.out;
+  EXPECT_EQ(session, pid) << "not its own session: " << r.out;
+  EXPECT_EQ(start, started) << r.out;
+}
+
+// The runner: commands start from one process per session, each in a
+// session of its own, without a channel each.
+TEST_F(SshAgentTest, TheRunnerStartsEachCommandWithoutAChannelOfItsOwn) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  SshAgent agent(options_for(sshd));
+  std::set<std::string> parents, pids;
+  for (int i = 0; i < 3; ++i) {
+    CommandResult r = agent.run(command(std::string(kWhoAmI) + "; cat /proc/$PPID/comm"));
+    ASSERT_TRUE(r.completed()) << r.error;
+    std::istringstream who(r.out);
+    std::string pid, group, session, started, ppid, comm;
+    who >> pid >> group >> session >> started >> ppid >> comm;
+    EXPECT_EQ(group, pid) << r.out;
+    EXPECT_EQ(session, pid) << r.out;
+    EXPECT_EQ(comm, "perl") << r.out;
+    parents.insert(ppid);
+    pids.insert(pid);
+  }
+  EXPECT_EQ(parents.size(), 1u) << "one runner serves the session";
+  EXPECT_EQ(pids.size(), 3u);
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+// A host without perl: each command on its own channel, started by sshd.
+TEST_F(SshAgentTest, AHostWithoutPerlRunsEachCommandOnAChannelOfItsOwn) {
+  SshOptions o = options_for(sshd);
+  o.runner_perl = "/nonexistent/perl";
+  SshAgent agent(o);
+  ASSERT_EQ(agent.probe(), "");
+  for (int i = 0; i < 2; ++i) {
+    CommandResult r = agent.run(command("echo " + std::to_string(i) + "; cat /proc/$PPID/comm"));
+    ASSERT_TRUE(r.completed()) << r.error;
+    EXPECT_EQ(r.out, std::to_string(i) + "\nsshd\n");
+    EXPECT_EQ(r.err, "");
+  }
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+// The runner killed under a running command: the outcome is unknown (never
+// a success), and the next command gets a new runner on the same session.
+TEST_F(SshAgentTest, ARunnerKilledMidCommandIsAnUnknownOutcomeThenReplaced) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  SshAgent agent(options_for(sshd));
+  const std::string ppidfile = sshd.scratch_dir() + "/ppid";
+  std::thread killer([&] {
+    for (int i = 0; i < 100 && slurp(ppidfile).empty(); ++i) std::this_thread::sleep_for(50ms);
+    ::kill(static_cast<pid_t>(std::atoi(slurp(ppidfile).c_str())), SIGKILL);
+  });
+  CommandResult r = agent.run(command("echo $PPID > " + ppidfile + "; sleep 5", 20s));
+  killer.join();
+  EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_NE(r.error.find("the runner on main.db (127.0.0.1:"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("ended while running the command"), std::string::npos) << r.error;
+  CommandResult next = agent.run(command("echo again"));
+  EXPECT_TRUE(next.completed()) << next.error;
+  EXPECT_EQ(next.out, "again\n");
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+// One session slot (MaxSessions 1): the runner holds it, and a timed-out
+// command is still stopped, through the runner (a channel of its own for
+// the kill would be refused).
+TEST_F(SshAgentTest, UnderMaxSessionsOneATimedOutCommandIsStillStopped) {
+  if (channels_only()) GTEST_SKIP() << "without the runner the kill needs a second session";
+  ASSERT_EQ(restart_with_max_sessions(sshd, 1), "");
+  SshAgent agent(options_for(sshd));
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
+  const std::string bgfile = sshd.scratch_dir() + "/bg";
+  CommandResult r = agent.run(command("sleep 30 & echo $! > " + bgfile + "; echo $$ > " + pidfile + "; sleep 30", 1s));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.error, "");
+  const pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+  const pid_t bg = static_cast<pid_t>(std::atoi(slurp(bgfile).c_str()));
+  ASSERT_GT(pid, 1);
+  ASSERT_GT(bg, 1);
+  for (int i = 0; i < 50 && !(process_gone(pid) && process_gone(bg)); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(process_gone(pid)) << "remote command " << pid << " still running";
+  EXPECT_TRUE(process_gone(bg)) << "background child " << bg << " still running";
+  CommandResult next = agent.run(command("echo after"));
+  EXPECT_TRUE(next.completed()) << next.error;
   EXPECT_EQ(agent.connects(), 1);
 }
 

@@ -1,0 +1,164 @@
+#include "agents/ssh_runner.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "agents/shell.h"
+
+namespace baton {
+
+namespace {
+
+// Requests on stdin: "r CMDLEN INLEN\n" CMD INPUT, "k\n" (stop the
+// command that runs now), "n\n" (are you there?). Frames on stdout: "o"/"e"
+// LEN "\n" BYTES (its stdout/stderr), "p" PID " " START "\n" (started), "x"
+// CODE " " SIG "\n" (ended), "f" LEN "\n" WHY (could not start it), "y\n"
+// (here). EOF on stdin: exit at
+// once, leaving a running command alone (as sshd does when a client goes).
+// A stop: TERM to the group, then KILL once no live member is left
+// (zombies, which an init may reap late, do not count) or after 2 s.
+// Outputs still open 50 ms after the command ended (a background child
+// holding them) are let go, as a channel's were.
+constexpr char kProgram[] = R"PERL(use strict; use POSIX ();
+my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+sub now { (POSIX::times())[0] / $hz }
+$SIG{CHLD} = sub {}; $SIG{PIPE} = 'IGNORE';
+my $in = '';
+sub fill { for (;;) { my $n = sysread(STDIN, $in, 65536, length $in); return if $n;
+  POSIX::_exit(0) unless !defined $n && $!{EINTR}; } }
+sub put { my $b = shift; while (length $b) { my $n = syswrite(STDOUT, $b);
+  if (!defined $n) { next if $!{EINTR}; POSIX::_exit(0) } substr($b, 0, $n, ''); } }
+sub take { my $n = shift; fill() while length($in) < $n; substr($in, 0, $n, '') }
+sub line { my $i; fill() while ($i = index($in, "\n")) < 0; my $l = substr($in, 0, $i + 1, ''); chop $l; $l }
+sub fail { my $m = shift; put('f' . length($m) . "\n" . $m) }
+sub start_ticks { my $pid = shift; open(my $f, '<', "/proc/$pid/stat") or return 0;
+  my $s = <$f>; close $f; $s =~ s/.*\) //s or return 0; (split / /, $s)[19] || 0 }
+sub group_alive { my $g = shift; opendir(my $d, '/proc') or return kill(0, -$g);
+  for my $p (grep { /^\d+$/ } readdir $d) { open(my $f, '<', "/proc/$p/stat") or next;
+    my $s = <$f>; close $f; $s =~ s/.*\) //s or next; my @f = split / /, $s;
+    return 1 if $f[0] ne 'Z' && $f[2] == $g } 0 }
+sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew);
+  pipe($ir, $iw) && pipe($or, $ow) && pipe($er, $ew) or return fail("cannot make pipes: $!");
+  my $pid = fork(); return fail("cannot fork: $!") unless defined $pid;
+  if (!$pid) { POSIX::setsid(); $SIG{PIPE} = 'DEFAULT'; $SIG{CHLD} = 'DEFAULT';
+    POSIX::dup2(fileno $ir, 0); POSIX::dup2(fileno $ow, 1); POSIX::dup2(fileno $ew, 2);
+    exec { '/bin/sh' } 'sh', '-c', $cmd; print STDERR "cannot run /bin/sh: $!\n"; POSIX::_exit(127); }
+  close $ir; close $ow; close $ew;
+  put("p$pid " . start_ticks($pid) . "\n");
+  my %open = (o => $or, e => $er); my $w = $iw;
+  if (!length $data) { close $w; undef $w; }
+  my ($status, $ended, $term_at, $killed, $check_at);
+  for (;;) { my ($rin, $win) = ('', '');
+    vec($rin, fileno($open{$_}), 1) = 1 for keys %open; vec($rin, 0, 1) = 1;
+    vec($win, fileno($w), 1) = 1 if $w;
+    if (select(my $rout = $rin, my $wout = $win, undef, %open ? 0.05 : 0.005) > 0) {
+      for my $k (keys %open) { next unless vec($rout, fileno($open{$k}), 1);
+        my $n = sysread($open{$k}, my $b, 65536);
+        if ($n) { put($k . $n . "\n" . $b) } elsif (defined $n || !$!{EINTR}) { close delete $open{$k} } }
+      if ($w && vec($wout, fileno($w), 1)) { my $n = syswrite($w, $data, 4096);
+        substr($data, 0, $n, '') if $n;
+        if (!length $data || (!defined $n && !$!{EINTR})) { close $w; undef $w } }
+      if (vec($rout, 0, 1)) { fill();
+        while ((my $i = index($in, "\n")) >= 0) { my $l = substr($in, 0, $i + 1, '');
+          if ($l eq "k\n" && !defined $term_at) { kill('TERM', -$pid); $term_at = $check_at = now() } } } }
+    if (!defined $status && waitpid($pid, POSIX::WNOHANG()) == $pid) { $status = $?; $ended = now() }
+    if (defined $term_at && !$killed && now() >= $check_at) { $check_at = now() + 0.1;
+      if (now() - $term_at >= 2 || !group_alive($pid)) { kill('KILL', -$pid); $killed = 1 } }
+    last if defined $status && (!%open || now() - $ended >= 0.05) && (!defined $term_at || $killed) }
+  close $_ for values %open; close $w if $w;
+  put(($status & 127) ? 'x-1 ' . ($status & 127) . "\n" : 'x' . ($status >> 8) . " 0\n") }
+put("baton-runner 1\n");
+for (;;) { my ($op, $clen, $ilen) = split / /, line(); if ($op eq 'n') { put("y\n"); next }
+  next unless $op eq 'r'; my $cmd = take($clen); run($cmd, take($ilen)) }
+)PERL";
+
+// Parses a decimal number that ends at `end` (exclusive); false if any
+// byte is not part of it.
+bool parse_number(const std::string& s, std::size_t from, std::size_t end, long long* v) {
+  if (from >= end || end - from > 19) return false;
+  std::size_t i = from;
+  bool neg = s[i] == '-';
+  if (neg && ++i == end) return false;
+  long long n = 0;
+  for (; i < end; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    n = n * 10 + (s[i] - '0');
+  }
+  *v = neg ? -n : n;
+  return true;
+}
+
+}  // namespace
+
+std::string runner_command(const std::string& perl) { return "exec " + shell_quote(perl) + " -e " + shell_quote(kProgram); }
+
+std::string runner_request(const std::string& command, const std::string& stdin_text) {
+  return "r " + std::to_string(command.size()) + " " + std::to_string(stdin_text.size()) + "\n" + command + stdin_text;
+}
+
+void RunnerFrames::add(const char* p, std::size_t n) {
+  if (at_ > (1 << 16)) {  // keep the unread part only
+    buf_.erase(0, at_);
+    at_ = 0;
+  }
+  buf_.append(p, n);
+}
+
+bool RunnerFrames::ready() {
+  constexpr std::size_t len = sizeof(kRunnerReady) - 1;
+  const std::size_t at = buf_.find(kRunnerReady, at_);
+  if (at != std::string::npos) {
+    at_ = at + len;
+    return true;
+  }
+  if (buf_.size() - at_ > (1 << 16)) at_ = buf_.size() - len;  // chatter: keep only a possible start
+  return false;
+}
+
+std::optional<RunnerFrame> RunnerFrames::next(std::string* bad) {
+  const std::size_t nl = buf_.find('\n', at_);
+  if (nl == std::string::npos) {
+    if (buf_.size() - at_ > 64) *bad = "a frame header longer than 64 bytes";
+    return std::nullopt;
+  }
+  RunnerFrame f;
+  const char kind = buf_[at_];
+  long long a = 0, b = 0;
+  if (kind == 'o' || kind == 'e' || kind == 'f') {
+    if (!parse_number(buf_, at_ + 1, nl, &a) || a < 0) {
+      *bad = "a malformed frame header";
+      return std::nullopt;
+    }
+    if (buf_.size() - (nl + 1) < static_cast<std::size_t>(a)) return std::nullopt;  // more to come
+    f.kind = kind == 'o' ? RunnerFrame::out : kind == 'e' ? RunnerFrame::err : RunnerFrame::failed;
+    f.data.assign(buf_, nl + 1, static_cast<std::size_t>(a));
+    at_ = nl + 1 + static_cast<std::size_t>(a);
+  } else if (kind == 'p' || kind == 'x') {
+    const std::size_t sp = buf_.find(' ', at_);
+    if (sp == std::string::npos || sp > nl || !parse_number(buf_, at_ + 1, sp, &a) ||
+        !parse_number(buf_, sp + 1, nl, &b)) {
+      *bad = "a malformed frame header";
+      return std::nullopt;
+    }
+    if (kind == 'p') {
+      f.kind = RunnerFrame::process;
+      f.pid = static_cast<long>(a);
+      f.start = b;
+    } else {
+      f.kind = RunnerFrame::exit;
+      f.exit_code = static_cast<int>(a);
+      f.signal = static_cast<int>(b);
+    }
+    at_ = nl + 1;
+  } else if (kind == 'y' && nl == at_ + 1) {
+    f.kind = RunnerFrame::here;
+    at_ = nl + 1;
+  } else {
+    *bad = "an unknown frame";
+    return std::nullopt;
+  }
+  if (at_ == buf_.size()) clear();
+  return f;
+}
+
+}  // namespace baton
