@@ -336,6 +336,7 @@ std::string SshAgent::probe() {
   std::string err = connect_locked();
   // The first command then finds its runner ready.
   if (err.empty() && !opts_.runner_perl.empty() && !runner_missing_) start_runner_locked();
+  if (err.empty() && !session_) return "connection lost to " + where() + " right after login";
   return err;
 }
 
@@ -737,8 +738,9 @@ CommandResult SshAgent::run(const Command& cmd) {
     // is replaced (a host gone quiet fails here, before the command is sent).
     if (runner_) {
       // What came meanwhile: a closed connection or a runner gone shows now.
-      if (int st = pump_runner_locked(0, nullptr); st == kRunnerLost) drop_session_locked();
-      else if (st == kRunnerEnded) drop_runner_locked();
+      const int st = pump_runner_locked(0, nullptr);
+      if (st == kRunnerLost) drop_session_locked();
+      else if (st == kRunnerEnded || ssh_channel_is_eof(runner_) || ssh_channel_is_closed(runner_)) drop_runner_locked();
       else if (Clock::now() - runner_heard_ > kSpareFresh) runner_answers_locked();
     }
     if (!runner_) {
@@ -841,6 +843,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   // After the command exits, a background child may hold its output open
   // (sshd then sends no EOF): drain briefly, then stop, as LocalAgent does.
   Clock::time_point drain_until{};
+  Clock::time_point stop_waits_from{};
   bool told_process = false;
 
   for (;;) {
@@ -874,13 +877,17 @@ CommandResult SshAgent::run(const Command& cmd) {
     const auto now = Clock::now();
     if (exit_signal.exited && drain_until == Clock::time_point{}) drain_until = now + milliseconds(50);
     if (!progress && exit_signal.exited && now >= drain_until) break;
-    if (now >= deadline) {
-      r.timed_out = true;
-      break;
-    }
-    if (int stop = cmd.stop ? cmd.stop->load() : 0) {
-      r.stopped_by = stop;
-      break;
+    const int stop = cmd.stop ? cmd.stop->load() : 0;
+    if (now >= deadline || stop) {
+      // The kill needs the command's process group: a stop that comes
+      // before the wrapper's line waits for it (a while, at most).
+      if (stop_waits_from == Clock::time_point{}) stop_waits_from = now;
+      if ((err_filter.done && err_filter.pgid > 1) || exit_signal.exited ||
+          now - stop_waits_from >= opts_.connect_timeout) {
+        if (now >= deadline) r.timed_out = true;
+        else r.stopped_by = stop;
+        break;
+      }
     }
     if (progress) continue;
     // Wait for the socket rather than one stream: ssh_channel_read_timeout
@@ -888,7 +895,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     // libssh processes every complete packet it reads, so nothing is left
     // pending in its buffers when the socket is quiet. CappedOutput at 50 ms so
     // libssh also gets regular turns to flush window adjustments.
-    auto wait = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(50));
+    auto wait = std::clamp<Clock::duration>(deadline - now, Clock::duration::zero(), std::chrono::milliseconds(50));
     pollfd pfd{ssh_get_fd(session_), POLLIN, 0};
     int wait_ms = static_cast<int>(duration_cast<milliseconds>(wait).count()) + 1;
     if (pfd.fd >= 0) ::poll(&pfd, 1, wait_ms);
@@ -985,24 +992,29 @@ void SshAgent::start_runner_locked() {
   runner_ = ch;
   frames_.clear();
   const auto until = Clock::now() + opts_.connect_timeout;
-  std::string err;
   for (;;) {
     if (frames_.ready()) {
       runner_heard_ = Clock::now();
       return;
     }
     const auto left = duration_cast<milliseconds>(until - Clock::now()).count();
-    const int st = left > 0 ? pump_runner_locked(static_cast<int>(std::min<long long>(50, left)), &err) : kRunnerEnded;
+    if (left <= 0) break;
+    const int st = pump_runner_locked(static_cast<int>(std::min<long long>(50, left)), nullptr);
     if (st == kRunnerLost) {
       drop_session_locked();
       return;
     }
-    if (st == kRunnerEnded) break;
+    if (st == kRunnerEnded) {
+      // No perl there (or it failed): every command takes a channel of its
+      // own, as without a runner.
+      drop_runner_locked();
+      runner_missing_ = true;
+      return;
+    }
   }
-  // No perl there (or it failed, or it is too slow): every command takes a
-  // channel of its own, as without a runner.
+  // Not ready in time (a slow or quiet host): channels this time; twice, for good.
   drop_runner_locked();
-  runner_missing_ = true;
+  runner_missing_ = ++runner_late_ >= 2;
 }
 
 bool SshAgent::runner_answers_locked() {
@@ -1102,6 +1114,7 @@ CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_poi
     if (!bad.empty()) {
       r.exit_code = -1;
       r.error = "the runner on " + where() + " sent " + bad + "; the command's outcome is unknown";
+      ssh_channel_write(runner_, kRunnerKill, 2);  // best effort: stop what it started
       drop_runner_locked();
       return done();
     }

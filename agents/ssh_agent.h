@@ -127,6 +127,7 @@ class SshAgent : public Agent {
   std::chrono::steady_clock::time_point spare_at_;  // when spare_ was asked for
   ssh_channel_struct* runner_ = nullptr;  // freed with session_
   bool runner_missing_ = false;           // it would not start: use channels
+  int runner_late_ = 0;                   // starts that were not ready in time
   std::chrono::steady_clock::time_point runner_heard_;  // its last frame
   RunnerFrames frames_;
   std::vector<char> read_buf_;

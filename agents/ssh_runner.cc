@@ -11,25 +11,33 @@ namespace {
 
 // Requests on stdin: "r CMDLEN INLEN\n" CMD INPUT, "k\n" (stop the
 // command that runs now), "n\n" (are you there?). Frames on stdout: "o"/"e"
-// LEN "\n" BYTES (its stdout/stderr), "p" PID " " START "\n" (started), "x"
-// CODE " " SIG "\n" (ended), "f" LEN "\n" WHY (could not start it), "y\n"
-// (here). EOF on stdin: exit at
-// once, leaving a running command alone (as sshd does when a client goes).
+// LEN "\n" BYTES (its stdout/stderr), "p" PID " " START "\n" (it runs, in
+// its own group), "x" CODE " " SIG "\n" (ended), "f" LEN "\n" WHY (could
+// not start it), "y\n" (here). All bytes: binmode, whatever PERL_UNICODE
+// or PERL5OPT say.
+// EOF on stdin (the client went): exit at once, leaving a running command
+// alone (as sshd does), unless a stop is under way: that finishes first.
 // A stop: TERM to the group, then KILL once no live member is left
 // (zombies, which an init may reap late, do not count) or after 2 s.
-// Outputs still open 50 ms after the command ended (a background child
-// holding them) are let go, as a channel's were.
-constexpr char kProgram[] = R"PERL(use strict; use POSIX ();
+// Once the command ended, outputs still open (a background child holding
+// them) are let go after 50 ms without data, as a channel's were.
+// SIGCHLD writes to a pipe the select watches: a signal that came just
+// before the select would not wake it.
+constexpr char kProgram[] = R"PERL(use strict; use POSIX (); use Fcntl ();
+binmode STDIN; binmode STDOUT; binmode STDERR;
 my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 sub now { (POSIX::times())[0] / $hz }
-$SIG{CHLD} = sub {}; $SIG{PIPE} = 'IGNORE';
-my $in = '';
-sub fill { for (;;) { my $n = sysread(STDIN, $in, 65536, length $in); return if $n;
-  POSIX::_exit(0) unless !defined $n && $!{EINTR}; } }
-sub put { my $b = shift; while (length $b) { my $n = syswrite(STDOUT, $b);
-  if (!defined $n) { next if $!{EINTR}; POSIX::_exit(0) } substr($b, 0, $n, ''); } }
-sub take { my $n = shift; fill() while length($in) < $n; substr($in, 0, $n, '') }
-sub line { my $i; fill() while ($i = index($in, "\n")) < 0; my $l = substr($in, 0, $i + 1, ''); chop $l; $l }
+pipe(my $wake_r, my $wake_w) or die "cannot make a pipe: $!";
+for ($wake_r, $wake_w) { binmode $_; fcntl($_, Fcntl::F_SETFL(), Fcntl::O_NONBLOCK()) }
+$SIG{CHLD} = sub { syswrite($wake_w, 'c') }; $SIG{PIPE} = 'IGNORE';
+my ($in, $eof) = ('', 0);
+sub fill { for (;;) { my $n = sysread(STDIN, $in, 65536, length $in); return 1 if $n;
+  if (defined $n || !$!{EINTR}) { $eof = 1; return 0 } } }
+sub put { my $b = shift; while (length $b && !$eof) { my $n = syswrite(STDOUT, $b);
+  if (!defined $n) { next if $!{EINTR}; $eof = 1; last } substr($b, 0, $n, ''); } }
+sub take { my $n = shift; while (length($in) < $n) { fill() or POSIX::_exit(0) } substr($in, 0, $n, '') }
+sub line { my $i; while (($i = index($in, "\n")) < 0) { fill() or POSIX::_exit(0) }
+  my $l = substr($in, 0, $i + 1, ''); chop $l; $l }
 sub fail { my $m = shift; put('f' . length($m) . "\n" . $m) }
 sub start_ticks { my $pid = shift; open(my $f, '<', "/proc/$pid/stat") or return 0;
   my $s = <$f>; close $f; $s =~ s/.*\) //s or return 0; (split / /, $s)[19] || 0 }
@@ -37,34 +45,44 @@ sub group_alive { my $g = shift; opendir(my $d, '/proc') or return kill(0, -$g);
   for my $p (grep { /^\d+$/ } readdir $d) { open(my $f, '<', "/proc/$p/stat") or next;
     my $s = <$f>; close $f; $s =~ s/.*\) //s or next; my @f = split / /, $s;
     return 1 if $f[0] ne 'Z' && $f[2] == $g } 0 }
-sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew);
-  pipe($ir, $iw) && pipe($or, $ow) && pipe($er, $ew) or return fail("cannot make pipes: $!");
-  my $pid = fork(); return fail("cannot fork: $!") unless defined $pid;
+sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
+  pipe($ir, $iw) && pipe($or, $ow) && pipe($er, $ew) && pipe($sr, $sw) or return fail("cannot make pipes: $!");
+  binmode $_ for $iw, $or, $er, $sr, $sw;
+  my $pid = fork();
+  if (!defined $pid) { my $e = "cannot fork: $!"; close $_ for $ir, $iw, $or, $ow, $er, $ew, $sr, $sw; return fail($e) }
   if (!$pid) { POSIX::setsid(); $SIG{PIPE} = 'DEFAULT'; $SIG{CHLD} = 'DEFAULT';
     POSIX::dup2(fileno $ir, 0); POSIX::dup2(fileno $ow, 1); POSIX::dup2(fileno $ew, 2);
-    exec { '/bin/sh' } 'sh', '-c', $cmd; print STDERR "cannot run /bin/sh: $!\n"; POSIX::_exit(127); }
-  close $ir; close $ow; close $ew;
+    exec { '/bin/sh' } 'sh', '-c', $cmd; syswrite($sw, "cannot run /bin/sh: $!"); POSIX::_exit(127) }
+  close $_ for $ir, $ow, $ew, $sw;
+  # $sr ends (close-on-exec) once /bin/sh runs, in its own group, or says why not.
+  my $why = ''; for (;;) { my $n = sysread($sr, $why, 4096, length $why); next if $n || (!defined $n && $!{EINTR}); last }
+  close $sr;
+  if (length $why) { waitpid($pid, 0); close $_ for $iw, $or, $er; return fail($why) }
   put("p$pid " . start_ticks($pid) . "\n");
   my %open = (o => $or, e => $er); my $w = $iw;
   if (!length $data) { close $w; undef $w; }
   my ($status, $ended, $term_at, $killed, $check_at);
-  for (;;) { my ($rin, $win) = ('', '');
-    vec($rin, fileno($open{$_}), 1) = 1 for keys %open; vec($rin, 0, 1) = 1;
-    vec($win, fileno($w), 1) = 1 if $w;
-    if (select(my $rout = $rin, my $wout = $win, undef, %open ? 0.05 : 0.005) > 0) {
+  for (;;) {
+    while ((my $i = index($in, "\n")) >= 0) { my $l = substr($in, 0, $i + 1, '');  # a stop may have come with the request
+      if ($l eq "k\n" && !defined $term_at) { kill('TERM', -$pid); $term_at = $check_at = now() } }
+    my ($rin, $win, $read) = ('', '', 0);
+    vec($rin, fileno($open{$_}), 1) = 1 for keys %open; vec($rin, fileno($wake_r), 1) = 1;
+    vec($rin, 0, 1) = 1 unless $eof; vec($win, fileno($w), 1) = 1 if $w;
+    if (select(my $rout = $rin, my $wout = $win, undef, 0.05) > 0) {
+      sysread($wake_r, my $junk, 512) if vec($rout, fileno($wake_r), 1);
       for my $k (keys %open) { next unless vec($rout, fileno($open{$k}), 1);
         my $n = sysread($open{$k}, my $b, 65536);
-        if ($n) { put($k . $n . "\n" . $b) } elsif (defined $n || !$!{EINTR}) { close delete $open{$k} } }
+        if ($n) { put($k . $n . "\n" . $b); $read = 1 } elsif (defined $n || !$!{EINTR}) { close delete $open{$k} } }
       if ($w && vec($wout, fileno($w), 1)) { my $n = syswrite($w, $data, 4096);
         substr($data, 0, $n, '') if $n;
         if (!length $data || (!defined $n && !$!{EINTR})) { close $w; undef $w } }
-      if (vec($rout, 0, 1)) { fill();
-        while ((my $i = index($in, "\n")) >= 0) { my $l = substr($in, 0, $i + 1, '');
-          if ($l eq "k\n" && !defined $term_at) { kill('TERM', -$pid); $term_at = $check_at = now() } } } }
+      fill() if !$eof && vec($rout, 0, 1); }
+    POSIX::_exit(0) if $eof && !defined $term_at;
     if (!defined $status && waitpid($pid, POSIX::WNOHANG()) == $pid) { $status = $?; $ended = now() }
     if (defined $term_at && !$killed && now() >= $check_at) { $check_at = now() + 0.1;
       if (now() - $term_at >= 2 || !group_alive($pid)) { kill('KILL', -$pid); $killed = 1 } }
-    last if defined $status && (!%open || now() - $ended >= 0.05) && (!defined $term_at || $killed) }
+    POSIX::_exit(0) if $eof && $killed;
+    last if defined $status && (!%open || (!$read && now() - $ended >= 0.05)) && (!defined $term_at || $killed) }
   close $_ for values %open; close $w if $w;
   put(($status & 127) ? 'x-1 ' . ($status & 127) . "\n" : 'x' . ($status >> 8) . " 0\n") }
 put("baton-runner 1\n");

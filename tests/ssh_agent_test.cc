@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -1081,6 +1082,31 @@ TEST_F(SshAgentTest, UnderMaxSessionsOneATimedOutCommandIsStillStopped) {
   CommandResult next = agent.run(command("echo after"));
   EXPECT_TRUE(next.completed()) << next.error;
   EXPECT_EQ(agent.connects(), 1);
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// Baton asked to stop as the command starts (the stop is set before the
+// command's first output): the command is stopped, not run to its end.
+TEST_F(SshAgentTest, AStopAsTheCommandStartsStopsIt) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_EQ(agent.probe(), "");
+  const std::string marker = sshd.scratch_dir() + "/finished";
+  std::atomic<int> stop{SIGINT};
+  Command c = command("sleep 3; touch " + marker, 30s);
+  c.stop = &stop;
+  const auto t0 = Clock::now();
+  CommandResult r = agent.run(c);
+  EXPECT_EQ(r.stopped_by, SIGINT);
+  EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.error, "");
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+  std::this_thread::sleep_for(3500ms - (Clock::now() - t0));
+  EXPECT_FALSE(file_exists(marker)) << "the command ran to its end";
 }
 
 }  // namespace

@@ -82,7 +82,8 @@ TEST(RunnerFrames, SignalAndFailure) {
 // pipes for its stdin, stdout and stderr.
 class Runner {
  public:
-  Runner() {
+  // `env`: "NAME=VALUE" set for the runner (and what it starts).
+  explicit Runner(std::vector<std::string> env = {}) {
     int in[2], out[2], err[2];
     if (::pipe(in) || ::pipe(out) || ::pipe(err)) return;
     pid_ = ::fork();
@@ -91,6 +92,7 @@ class Runner {
       ::dup2(out[1], 1);
       ::dup2(err[1], 2);
       for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
+      for (std::string& e : env) ::putenv(e.data());
       const std::string cmd = runner_command("perl");
       ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
@@ -131,6 +133,8 @@ class Runner {
     }
     return got;
   }
+  // Reads at most 16 KiB at a time, `pause` apart: a slow link.
+  void slow_reads(std::chrono::milliseconds pause) { pause_ = pause; }
   bool ready(std::chrono::milliseconds limit = 10s) {
     const auto until = Clock::now() + limit;
     while (!frames_.ready())
@@ -157,11 +161,13 @@ class Runner {
     pollfd p{from_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
     char buf[65536];
-    const ssize_t n = ::read(from_, buf, sizeof buf);
+    if (pause_.count()) std::this_thread::sleep_for(pause_);
+    const ssize_t n = ::read(from_, buf, pause_.count() ? 16384 : sizeof buf);
     if (n <= 0) return false;
     frames_.add(buf, static_cast<std::size_t>(n));
     return true;
   }
+  std::chrono::milliseconds pause_{0};
   pid_t pid_ = -1;
   int to_ = -1, from_ = -1, errs_ = -1;
   RunnerFrames frames_;
@@ -297,6 +303,75 @@ TEST(RunnerProgram, LargeInputAndOutputBothWays) {
   auto got = r.until_end();
   EXPECT_EQ(out_of(got, RunnerFrame::out), std::to_string(input.size()) + "\n");
   EXPECT_EQ(out_of(got, RunnerFrame::err), std::string(2000000, 'e'));
+}
+
+// A stop sent right behind the request (Ctrl-C as the step starts) arrives
+// in the same read as the request: it still stops the command.
+TEST(RunnerProgram, AStopSentWithTheRequestIsNotLost) {
+  Runner r;
+  ASSERT_TRUE(r.ready());
+  const auto t0 = Clock::now();
+  r.send(runner_request("sleep 5; echo finished", "") + kRunnerKill);
+  auto got = r.until_end();
+  const RunnerFrame* x = find(got, RunnerFrame::exit);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->signal, SIGTERM);
+  EXPECT_EQ(out_of(got, RunnerFrame::out), "");
+  EXPECT_LT(Clock::now() - t0, 3s);
+}
+
+// The client goes while a stop is under way: the stop still ends with KILL
+// for a member that ignores TERM.
+TEST(RunnerProgram, AStopUnderWayFinishesWhenTheClientGoes) {
+  Runner r;
+  ASSERT_TRUE(r.ready());
+  char dir[] = "/tmp/baton-runner-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string bg = std::string(dir) + "/bg";
+  r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", ""));
+  std::vector<RunnerFrame> got;
+  for (auto t0 = Clock::now(); out_of(got, RunnerFrame::out).empty() && Clock::now() - t0 < 5s;)
+    for (auto& f : r.until_end(100ms)) got.push_back(f);
+  ASSERT_EQ(out_of(got, RunnerFrame::out), "up\n");
+  const pid_t child = static_cast<pid_t>(std::atol(slurp(bg).c_str()));
+  ASSERT_GT(child, 1);
+  r.send(kRunnerKill);
+  r.close_stdin();
+  EXPECT_TRUE(r.exits_within(5s));
+  for (int i = 0; i < 50 && ::kill(child, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  const std::string stat = slurp("/proc/" + std::to_string(child) + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos) << "the TERM-deaf child still runs";
+  ::unlink(bg.c_str());
+  ::rmdir(dir);
+}
+
+// A command that exits with much output still in its pipe (a pipe made
+// large, as 64 KiB-page hosts have them), read by a slow client: all of it
+// arrives before the end.
+TEST(RunnerProgram, OutputStillInThePipeWhenTheCommandEndsIsAllSent) {
+  Runner r;
+  ASSERT_TRUE(r.ready());
+  r.slow_reads(20ms);
+  // F_SETPIPE_SZ is 1031.
+  r.send(runner_request("perl -e 'fcntl(STDOUT, 1031, 1 << 20) or die \"F_SETPIPE_SZ: $!\"; print \"a\" x 900000'", ""));
+  auto got = r.until_end(60s);
+  const RunnerFrame* x = find(got, RunnerFrame::exit);
+  ASSERT_TRUE(x) << out_of(got, RunnerFrame::err);
+  EXPECT_EQ(x->exit_code, 0) << out_of(got, RunnerFrame::err);
+  EXPECT_EQ(out_of(got, RunnerFrame::out).size(), 900000u);
+}
+
+// PERL_UNICODE or PERL5OPT=-C in the SSH user's environment: the frames
+// stay bytes (lengths in bytes, output as it was).
+TEST(RunnerProgram, PerlUnicodeSettingsDoNotChangeTheBytes) {
+  Runner r({"PERL_UNICODE=SDA", "PERL5OPT=-CSDA"});
+  ASSERT_TRUE(r.ready());
+  r.send(runner_request("echo 'd\xc3\xa9j\xc3\xa0'; read -r v; echo \"$v\"; printf '\\377\\376\\n'", "\xc3\xbc\xff\n"));
+  auto got = r.until_end();
+  const RunnerFrame* x = find(got, RunnerFrame::exit);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->exit_code, 0) << out_of(got, RunnerFrame::err);
+  EXPECT_EQ(out_of(got, RunnerFrame::out), "d\xc3\xa9j\xc3\xa0\n\xc3\xbc\xff\n\xff\xfe\n");
 }
 
 // EOF on its stdin (the client went): the runner goes at once and leaves a
