@@ -333,11 +333,7 @@ std::string SshAgent::probe() {
   std::lock_guard<std::mutex> lock(mu_);
   if (session_ && !session_dead(session_)) return {};
   drop_session_locked();
-  std::string err = connect_locked();
-  // The first command then finds its runner ready.
-  if (err.empty() && !opts_.runner_perl.empty() && !runner_missing_) start_runner_locked();
-  if (err.empty() && !session_) return "connection lost to " + where() + " right after login";
-  return err;
+  return connect_locked();
 }
 
 std::string SshAgent::connect_locked() {
@@ -733,7 +729,9 @@ kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
 CommandResult SshAgent::run(const Command& cmd) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto start = Clock::now();
-  if (!opts_.runner_perl.empty() && !runner_missing_) {
+  // A host that runs one or two commands is not worth the runner's start.
+  const bool runner_due = runner_ || commands_++ >= opts_.runner_after;
+  if (!opts_.runner_perl.empty() && !runner_missing_ && runner_due) {
     // Nothing has run yet: a runner or session that went away while idle
     // is replaced (a host gone quiet fails here, before the command is sent).
     if (runner_) {

@@ -38,6 +38,10 @@ struct SshOptions {
   // each command without a channel of its own. Empty: no runner. A host
   // without it runs each command on its own channel.
   std::string runner_perl = "perl";
+  // Commands run on channels of their own before the runner starts: it
+  // costs about three commands' time to start (perl), so hosts that run
+  // few commands never start it.
+  int runner_after = 2;
 };
 
 constexpr int kDefaultConnectionAttempts = 4;
@@ -128,6 +132,7 @@ class SshAgent : public Agent {
   ssh_channel_struct* runner_ = nullptr;  // freed with session_
   bool runner_missing_ = false;           // it would not start: use channels
   int runner_late_ = 0;                   // starts that were not ready in time
+  int commands_ = 0;                      // run() calls so far
   std::chrono::steady_clock::time_point runner_heard_;  // its last frame
   RunnerFrames frames_;
   std::vector<char> read_buf_;

@@ -4,12 +4,13 @@
 // session and starts the login shell for every channel: about 6 ms of a
 // 10 ms step on a 2-core machine; see bench/ssh-steps.sh).
 //
-// Each command still gets what a channel gave it: its own session and
-// process group (setsid), /bin/sh -c, stdin with the request's bytes then
+// Each command still gets what a channel gave it: a process group of its
+// own (setpgrp; sshd's setsid also made a session, which no step needs:
+// there is no terminal), /bin/sh -c, stdin with the request's bytes then
 // EOF, separate stdout and stderr, its exit status or signal, and a kill of
-// its whole group on request (TERM, up to 2 s, then KILL). Perl's core
-// (Debian's Essential perl-base: POSIX only) is all it needs; a host
-// without perl runs each command on its own channel, as before.
+// its whole group on request (TERM, up to 2 s, then KILL). Perl alone, no
+// module (Debian's Essential perl-base has it); a host without perl runs
+// each command on its own channel, as before.
 #pragma once
 #include <cstddef>
 #include <optional>

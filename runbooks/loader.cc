@@ -454,9 +454,10 @@ void load_ssh(Ctx& ctx, const Scope& root, Runbook& rb) {
   const toml::table* t = get_table(ctx, root, "ssh", false);
   if (!t) return;
   Scope s{*t, "[ssh]", loc(*t)};
-  check_keys(ctx, s, {"known_hosts", "connection_attempts"});
+  check_keys(ctx, s, {"known_hosts", "connection_attempts", "runner"});
   if (auto k = get_string(ctx, s, "known_hosts")) rb.known_hosts = *k;
   if (auto n = get_int(ctx, s, "connection_attempts", 1, 100)) rb.connection_attempts = *n;
+  if (auto r = get_bool(ctx, s, "runner")) rb.ssh_runner = *r;
 }
 
 // A non-negative amount: an integer or a float.

@@ -116,6 +116,7 @@ struct Runbook {
   std::string rpo_text;         // as written, for reports
   std::string known_hosts;  // [ssh] known_hosts, optional
   int connection_attempts = 0;  // [ssh] connection_attempts; 0: ssh_config, else the default
+  bool ssh_runner = true;       // [ssh] runner: false, a channel per command (agents/ssh_runner.h)
   std::vector<Site> sites;
   std::string source;  // roles before any state exists
   std::string target;

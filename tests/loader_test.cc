@@ -243,6 +243,14 @@ TEST(LoadRunbook, ConnectionAttemptsUnderSsh) {
   EXPECT_TRUE(OneError(load(kBase + "[ssh]\nconnection_attempts = 0\n"), 14, 23, "between 1 and 100"));
 }
 
+TEST(LoadRunbook, RunnerUnderSsh) {
+  EXPECT_TRUE(load(kBase).runbook.ssh_runner);
+  LoadResult off = load(kBase + "[ssh]\nrunner = false\n");
+  ASSERT_TRUE(off.ok()) << all_errors(off);
+  EXPECT_FALSE(off.runbook.ssh_runner);
+  EXPECT_TRUE(OneError(load(kBase + "[ssh]\nrunner = \"no\"\n"), 14, 10, "\"runner\" must be a boolean, not a string"));
+}
+
 TEST(LoadRunbook, AcceptsARunbookWithoutSteps) {
   LoadResult r = load(kBase);
   EXPECT_TRUE(r.ok()) << all_errors(r);

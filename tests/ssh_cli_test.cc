@@ -280,6 +280,36 @@ long remote_pgid(const std::string& state, const std::string& step) {
   return 0;
 }
 
+// [ssh] runner: by default the runner starts a host's commands from the
+// third on; `false` gives each its own channel (sshd starts it).
+TEST_F(SshCli, RunnerFalseGivesEachCommandAChannelOfItsOwn) {
+  const char* step = R"toml(
+[[step]]
+id = "first"
+phase = "preflight"
+on = "target"
+run = 'true'
+
+[[step]]
+id = "second"
+phase = "preflight"
+on = "target"
+run = 'true'
+
+[[step]]
+id = "parent"
+phase = "preflight"
+on = "target"
+run = 'test "$(cat /proc/$PPID/comm)" = "$expected_parent"'
+)toml";
+  CommandResult on = baton_cmd("check", runbook(std::string("[vars]\nexpected_parent = \"perl\"\n") + step));
+  EXPECT_EQ(on.exit_code, 0) << on.out << on.err;
+  EXPECT_NE(on.out.find("ok    parent"), std::string::npos) << on.out;
+  CommandResult off = baton_cmd("check", runbook(std::string("runner = false\n[vars]\nexpected_parent = \"sshd\"\n") + step));
+  EXPECT_EQ(off.exit_code, 0) << off.out << off.err;
+  EXPECT_NE(off.out.find("ok    parent"), std::string::npos) << off.out;
+}
+
 TEST_F(SshCli, SigtermStopsTheRemoteCommandToo) {
   std::string rb = runbook(R"toml(
 [[step]]

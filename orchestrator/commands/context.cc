@@ -129,7 +129,8 @@ AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
   std::string known_hosts = !o.known_hosts.empty() ? o.known_hosts : rb.known_hosts;
   bool accept_new = o.accept_new_host_keys;
   int attempts = o.connection_attempts ? o.connection_attempts : rb.connection_attempts;
-  return [known_hosts, accept_new, attempts](const Host& h) -> std::unique_ptr<Agent> {
+  const bool runner = rb.ssh_runner;
+  return [known_hosts, accept_new, attempts, runner](const Host& h) -> std::unique_ptr<Agent> {
     if (h.is_local()) return std::make_unique<LocalAgent>();
     SshOptions s;
     s.host_label = h.label();
@@ -141,6 +142,7 @@ AgentPool::Factory agent_factory(const Runbook& rb, const Options& o) {
     s.known_hosts_file = known_hosts;
     s.accept_new_host_keys = accept_new;
     s.connection_attempts = attempts;
+    if (!runner) s.runner_perl.clear();
     return std::make_unique<SshAgent>(s);
   };
 }
