@@ -1,7 +1,7 @@
 // 200 trivial steps (`true`) on one SSH host: Baton's whole run against a
 // plain libssh loop doing the same 200 execs on one session, side by side.
 //
-//   ssh_exec_bench [--rounds N] [--steps N] [--baton PATH] [--state-in DIR] [--keep]
+//   ssh_exec_bench [--rounds N] [--steps N] [--baton PATH] [--state-in DIR] [--no-runner] [--keep]
 //
 // Starts a real sshd on 127.0.0.1 (tests/sshd_fixture), writes a runbook of
 // N `run = "true"` steps on the target host, then alternates R rounds of
@@ -57,16 +57,19 @@ struct Args {
   std::string baton = BATON_BINARY;
   std::string state_in;  // parent of the per-round state dirs; default: the temp dir
   bool keep = false;
+  bool runner = true;  // false: [ssh] runner = false, a channel per step
 };
 
 void usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--rounds N] [--steps N] [--baton PATH] [--state-in DIR] [--keep]\n"
+               "usage: %s [--rounds N] [--steps N] [--baton PATH] [--state-in DIR] [--no-runner] [--keep]\n"
                "  --rounds N    alternate rounds of baton and the plain loop (default 5)\n"
                "  --steps N     steps in the runbook / execs in the loop (default 200)\n"
                "  --baton PATH  the baton binary (default %s)\n"
                "  --state-in DIR  put baton's per-round state dirs under DIR (e.g. /dev/shm,\n"
                "                to see what the journal's fsyncs cost on this disk)\n"
+               "  --no-runner   [ssh] runner = false: baton gives each step an SSH channel\n"
+               "                of its own, as the plain loop does\n"
                "  --keep        keep the temp dir (runbook, state dirs, baton's JSON output)\n",
                argv0, BATON_BINARY);
 }
@@ -90,6 +93,8 @@ bool parse_args(int argc, char** argv, Args* a) {
       a->baton = v;
     } else if (k == "--state-in" && value(&v)) {
       a->state_in = v;
+    } else if (k == "--no-runner") {
+      a->runner = false;
     } else if (k == "--keep") {
       a->keep = true;
     } else {
@@ -118,7 +123,7 @@ std::string toml_str(const std::string& s) {
   return q + "\"";
 }
 
-std::string runbook_text(const baton::testing::SshdFixture& sshd, int steps) {
+std::string runbook_text(const baton::testing::SshdFixture& sshd, int steps, bool runner) {
   std::string host;
   host += "address = " + toml_str(sshd.address()) + "\n";
   host += "port = " + std::to_string(sshd.port()) + "\n";
@@ -130,7 +135,9 @@ std::string runbook_text(const baton::testing::SshdFixture& sshd, int steps) {
   t += "name = \"ssh-exec-bench\"\n";
   t += "description = \"" + std::to_string(steps) + " trivial steps on one SSH host\"\n\n";
   t += "[ssh]\n";
-  t += "known_hosts = " + toml_str(sshd.known_hosts_path()) + "\n\n";
+  t += "known_hosts = " + toml_str(sshd.known_hosts_path()) + "\n";
+  if (!runner) t += "runner = false\n";
+  t += "\n";
   t += "[sites.main.hosts.db]\n" + host + "\n";
   t += "[sites.dr.hosts.db]\n" + host + "\n";
   t += "[replication]\nsource = \"main\"\ntarget = \"dr\"\n";
@@ -338,7 +345,7 @@ int main(int argc, char** argv) {
   Cleanup state_cleanup{state_parent == dir ? std::string() : state_parent, a.keep};
 
   const std::string runbook = dir + "/runbook.toml";
-  if (!write_file(runbook, runbook_text(sshd, a.steps))) {
+  if (!write_file(runbook, runbook_text(sshd, a.steps, a.runner))) {
     std::fprintf(stderr, "ssh_exec_bench: cannot write %s\n", runbook.c_str());
     return 1;
   }
