@@ -213,6 +213,10 @@ RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is
   return r;
 }
 
+// How long a runner has to answer a kill (its own TERM, wait up to 2 s,
+// KILL) before the kill goes over a channel of its own.
+constexpr std::chrono::milliseconds kRunnerKillAnswer{3000};
+
 // Refused, reset or closed before the session was up: what a restarting
 // sshd, or one dropping connections beyond MaxStartups, looks like.
 bool transient_connect_error(const std::string& e) {
@@ -753,7 +757,9 @@ CommandResult SshAgent::run(const Command& cmd) {
       }
       start_runner_locked();
     }
-    if (runner_) return run_on_runner_locked(cmd, start);
+    if (runner_) {
+      if (std::optional<CommandResult> r = run_on_runner_locked(cmd, start)) return *r;
+    }
   }
   CommandResult r;
   auto done = [&]() -> CommandResult {
@@ -1046,7 +1052,7 @@ bool SshAgent::runner_answers_locked() {
   }
 }
 
-CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_point start) {
+std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_point start) {
   CommandResult r;
   CappedOutput out{&r.out, cmd.output_limit};
   CappedOutput err{&r.err, cmd.output_limit};
@@ -1073,7 +1079,14 @@ CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_poi
   const auto deadline = sent_at + cmd.timeout;
   const auto answer_within = opts_.connect_timeout;
   bool started = false;
+  long pgid = 0;
   Clock::time_point kill_sent{};
+  // The runner gone or silent with the command started: stop the group over
+  // a channel of its own, as without a runner; "" when that worked.
+  auto kill_over_channel = [&]() -> std::string {
+    if (pgid <= 1) return "its process id is unknown";
+    return kill_remote_locked(pgid);
+  };
   std::string runner_err;
   for (;;) {
     std::string bad;
@@ -1086,12 +1099,13 @@ CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_poi
         case RunnerFrame::err: err.add(f->data.data(), f->data.size()); break;
         case RunnerFrame::process:
           started = true;
+          pgid = f->pid;
           if (cmd.on_process && f->pid > 1) cmd.on_process(f->pid, f->start);
           break;
-        case RunnerFrame::failed:
-          r.error = "cannot start the command on " + where() + ": " + f->data;
-          ended = true;
-          break;
+        case RunnerFrame::failed:  // nothing ran
+          drop_runner_locked();
+          runner_missing_ = true;
+          return std::nullopt;
         case RunnerFrame::exit:
           r.exit_code = f->exit_code;
           r.signal = f->signal;
@@ -1130,13 +1144,17 @@ CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_poi
         ssh_channel_write(runner_, kRunnerKill, 2);  // TERM, up to 2 s, KILL
         kill_sent = now;
       }
-    } else if (now - kill_sent >= std::chrono::seconds(2) + answer_within) {
+    } else if (now - kill_sent >= kRunnerKillAnswer) {
+      // The runner does not answer (hung, or the host): the kill goes over
+      // a channel of its own instead.
+      drop_runner_locked();
+      const std::string kill_err = kill_over_channel();
+      r.exit_code = -1;
+      if (kill_err.empty()) return done();
       const std::string why = r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
                                            : "timed out after " + std::to_string(cmd.timeout.count()) + " ms";
-      r.exit_code = -1;
-      r.error = why + " and could not stop the command on " + where() + " (no answer within " +
-                std::to_string((std::chrono::seconds(2) + answer_within).count()) +
-                " ms); it may still be running there";
+      r.error = why + " and could not stop the command on " + where() + " (the runner gave no answer within " +
+                std::to_string(kRunnerKillAnswer.count()) + " ms, then " + kill_err + "); it may still be running there";
       drop_session_locked();
       return done();
     }
@@ -1150,11 +1168,18 @@ CommandResult SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_poi
       return done();
     }
     if (st == kRunnerEnded) {
+      // Nobody watches the command now: stop it, so nothing runs beside a
+      // retry or an undo.
       r.exit_code = -1;
+      drop_runner_locked();
+      const std::string kill_err = started ? kill_over_channel() : "";
       while (!runner_err.empty() && runner_err.back() == '\n') runner_err.pop_back();
       r.error = "the runner on " + where() + " ended while running the command" +
-                (runner_err.empty() ? "" : " (" + runner_err + ")") + "; its outcome is unknown";
-      drop_runner_locked();
+                (runner_err.empty() ? "" : " (" + runner_err + ")") +
+                (!started ? "; it may have started there"
+                 : kill_err.empty() ? "; the command was stopped, its outcome is unknown"
+                                    : "; could not stop the command (" + kill_err + "): it may still be running there");
+      if (session_ && session_dead(session_)) drop_session_locked();
       return done();
     }
   }

@@ -112,7 +112,9 @@ class SshAgent : public Agent {
   // command is sent: false (runner dropped) when it is gone or the host
   // does not answer within the connect timeout.
   bool runner_answers_locked();
-  CommandResult run_on_runner_locked(const Command& cmd, std::chrono::steady_clock::time_point start);
+  // nullopt: the runner could not start the command (it said so, and
+  // nothing ran): it is given up, and the command takes a channel.
+  std::optional<CommandResult> run_on_runner_locked(const Command& cmd, std::chrono::steady_clock::time_point start);
   // Reads what the runner sent into frames_ (its stderr into *err, capped),
   // waiting up to `wait_ms` for the socket when nothing is there. 0, or
   // kRunnerLost (connection gone) or kRunnerEnded (the runner exited).

@@ -20,14 +20,17 @@ namespace {
 // A stop: TERM to the group, then KILL once no live member is left
 // (zombies, which an init may reap late, do not count) or after 2 s.
 // Once the command ended, outputs still open (a background child holding
-// them) are let go after 50 ms without data, as a channel's were.
+// them) are let go 50 ms later, at the first moment nothing is there to
+// read, as a channel's were (a daemon that keeps writing does not hold the
+// step). A runner that cannot start commands ("f") is given up for
+// channels.
 // SIGCHLD writes to a pipe the select watches: a signal that came just
 // before the select would not wake it. Perl's core only (no POSIX: loading
 // it triples perl's start); a process group of its own with setpgrp, the
 // clock from /proc/uptime (10 ms steps).
-constexpr char kProgram[] = R"PERL(use strict;
+constexpr char kProgram[] = R"PERL(use strict; no warnings;
 binmode STDIN; binmode STDOUT; binmode STDERR;
-sub now { open(my $f, '<', '/proc/uptime') or return time; my $u = <$f>; $u + 0 }
+sub now { open(my $f, '<', '/proc/uptime') or return time; my ($u) = <$f> =~ /^(\d+(?:\.\d+)?)/; defined $u ? $u : time }
 pipe(my $wake_r, my $wake_w) or die "cannot make a pipe: $!"; binmode $wake_r; binmode $wake_w;
 my $woken = 0; $SIG{CHLD} = sub { syswrite($wake_w, 'c') unless $woken++ }; $SIG{PIPE} = 'IGNORE';
 my ($in, $eof) = ('', 0);
@@ -50,10 +53,10 @@ sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
   binmode $_ for $iw, $or, $er, $sr, $sw;
   my $pid = fork();
   if (!defined $pid) { my $e = "cannot fork: $!"; close $_ for $ir, $iw, $or, $ew, $er, $ow, $sr, $sw; return fail($e) }
-  if (!$pid) { setpgrp(0, 0); $SIG{PIPE} = 'DEFAULT'; $SIG{CHLD} = 'DEFAULT';
-    open(STDIN, '<&', $ir) && open(STDOUT, '>&', $ow) && open(STDERR, '>&', $ew)
-      && exec { '/bin/sh' } 'sh', '-c', $cmd;
-    syswrite($sw, "cannot run /bin/sh: $!"); exit 127 }
+  if (!$pid) { eval { setpgrp(0, 0); $SIG{PIPE} = 'DEFAULT'; $SIG{CHLD} = 'DEFAULT';
+      open(STDIN, '<&', $ir) && open(STDOUT, '>&', $ow) && open(STDERR, '>&', $ew)
+        && exec { '/bin/sh' } 'sh', '-c', $cmd; };
+    syswrite($sw, "cannot run /bin/sh: " . ($@ || $!)); exit 127 }
   close $_ for $ir, $ow, $ew, $sw;
   # $sr ends (close-on-exec) once /bin/sh runs, in its own group, or says why not.
   my $why = ''; for (;;) { my $n = sysread($sr, $why, 4096, length $why); next if $n || (!defined $n && $!{EINTR}); last }
@@ -69,7 +72,9 @@ sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
     my ($rin, $win, $read) = ('', '', 0);
     vec($rin, fileno($open{$_}), 1) = 1 for keys %open; vec($rin, fileno($wake_r), 1) = 1;
     vec($rin, 0, 1) = 1 unless $eof; vec($win, fileno($w), 1) = 1 if $w;
-    if (select(my $rout = $rin, my $wout = $win, undef, 0.05) > 0) {
+    # Once the command ended and 50 ms passed: only what is there now.
+    my $late = defined $status && now() - $ended >= 0.05 && (!defined $term_at || $killed);
+    if (select(my $rout = $rin, my $wout = $win, undef, $late ? 0 : 0.05) > 0) {
       if (vec($rout, fileno($wake_r), 1)) { $woken = 0; sysread($wake_r, my $junk, 512) }
       for my $k (keys %open) { next unless vec($rout, fileno($open{$k}), 1);
         my $n = sysread($open{$k}, my $b, 65536);
@@ -83,7 +88,7 @@ sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
     if (defined $term_at && !$killed) { my $t = now(); if ($t >= $check_at) { $check_at = $t + 0.1;
       if ($t - $term_at >= 2 || !group_alive($pid)) { kill('KILL', -$pid); $killed = 1 } } }
     exit 0 if $eof && $killed;
-    last if defined $status && (!%open || (!$read && now() - $ended >= 0.05)) && (!defined $term_at || $killed) }
+    last if defined $status && (!%open || (!$read && $late)) && (!defined $term_at || $killed) }
   close $_ for values %open; close $w if $w;
   put(($status & 127) ? 'x-1 ' . ($status & 127) . "\n" : 'x' . ($status >> 8) . " 0\n") }
 put("baton-runner 1\n");

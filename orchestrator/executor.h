@@ -212,6 +212,7 @@ class Executor {
   Redactor redactor_;
   Failure failure_;
   std::vector<std::string> killed_;  // "step on host" stopped by a signal
+  std::vector<std::string> not_stopped_;  // ... whose kill failed: may still run
   // Fired when the machine lands in failed: rollback (on_failure), or the
   // operator's choice on resume.
   std::optional<MachineEvent> pending_recovery_;

@@ -223,9 +223,9 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     fin.status = !last ? "retry" : r.stopped_by ? "interrupted" : r.timed_out ? "timed_out" : "failed";
     // Connection lost or killed: it may have done its work.
     fin.uncertain = last && (!r.error.empty() || r.timed_out || r.stopped_by);
-    if (r.stopped_by) {
+    if (r.stopped_by) {  // killed, unless the agent says the kill failed
       std::lock_guard<std::mutex> lock(mu_);
-      killed_.push_back(key);
+      (r.error.empty() ? killed_ : not_stopped_).push_back(key);
     }
     if (last) {
       fin.hint = s.hint;

@@ -69,9 +69,13 @@ RunResult Executor::conclude(Machine& m) {
     std::optional<Phase> fp = m.failed_phase();
     code = 128 + sig;
     msg = op + " stopped by signal " + std::to_string(sig) + (fp ? " in " + std::string(name(*fp)) : "");
-    std::string killed;
+    std::string killed, running;
     for (const std::string& k : killed_) killed += (killed.empty() ? "" : ", ") + k;
-    msg += killed.empty() ? ": no step was running." : ": killed " + killed + ".";
+    for (const std::string& k : not_stopped_) running += (running.empty() ? "" : ", ") + k;
+    if (killed.empty() && running.empty()) msg += ": no step was running.";
+    if (!killed.empty()) msg += ": killed " + killed + ".";
+    if (!running.empty())
+      msg += std::string(killed.empty() ? ":" : "") + " could not stop " + running + ": it may still be running there.";
     if (op_ == Operation::drill)
       msg += "\nThe drill's cleanup ran and production was not changed: run the drill again.";
     else if (fp == Phase::preflight)

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -1044,16 +1045,21 @@ TEST_F(SshAgentTest, ARunnerKilledMidCommandIsAnUnknownOutcomeThenReplaced) {
   if (channels_only()) GTEST_SKIP() << "runner only";
   SshAgent agent(options_for(sshd));
   const std::string ppidfile = sshd.scratch_dir() + "/ppid";
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
   std::thread killer([&] {
     for (int i = 0; i < 100 && slurp(ppidfile).empty(); ++i) std::this_thread::sleep_for(50ms);
     ::kill(static_cast<pid_t>(std::atoi(slurp(ppidfile).c_str())), SIGKILL);
   });
-  CommandResult r = agent.run(command("echo $PPID > " + ppidfile + "; sleep 5", 20s));
+  CommandResult r = agent.run(command("echo $$ > " + pidfile + "; echo $PPID > " + ppidfile + "; sleep 30", 60s));
   killer.join();
   EXPECT_FALSE(r.completed());
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_NE(r.error.find("the runner on main.db (127.0.0.1:"), std::string::npos) << r.error;
-  EXPECT_NE(r.error.find("ended while running the command"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("ended while running the command; the command was stopped"), std::string::npos) << r.error;
+  // Nobody watched it any more: it does not run on beside a retry.
+  const pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+  ASSERT_GT(pid, 1);
+  EXPECT_TRUE(process_gone(pid)) << "the command still runs";
   CommandResult next = agent.run(command("echo again"));
   EXPECT_TRUE(next.completed()) << next.error;
   EXPECT_EQ(next.out, "again\n");
@@ -1131,6 +1137,58 @@ TEST_F(SshAgentTest, TheRunnerStartsWithAHostsThirdCommand) {
   }
   EXPECT_EQ(parents, "sshd\nsshd\nperl\nperl\n");
   EXPECT_EQ(agent.connects(), 1);
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// A runner that hangs (stopped) while its command times out: the kill goes
+// over a channel of its own, and the command is stopped.
+TEST_F(SshAgentTest, AHungRunnerStillLetsATimedOutCommandBeStopped) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  SshAgent agent(options_for(sshd));
+  const std::string ppidfile = sshd.scratch_dir() + "/ppid";
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
+  pid_t runner = 0;
+  std::thread freezer([&] {
+    for (int i = 0; i < 100 && slurp(ppidfile).empty(); ++i) std::this_thread::sleep_for(50ms);
+    runner = static_cast<pid_t>(std::atoi(slurp(ppidfile).c_str()));
+    if (runner > 1) ::kill(runner, SIGSTOP);
+  });
+  const auto t0 = Clock::now();
+  CommandResult r = agent.run(command("echo $$ > " + pidfile + "; echo $PPID > " + ppidfile + "; sleep 30", 1s));
+  const auto took = Clock::now() - t0;
+  freezer.join();
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.error, "");
+  EXPECT_LT(took, 10s);
+  const pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+  ASSERT_GT(pid, 1);
+  EXPECT_TRUE(process_gone(pid)) << "the command still runs";
+  if (runner > 1) ::kill(runner, SIGKILL);
+  CommandResult next = agent.run(command("echo again"));
+  EXPECT_TRUE(next.completed()) << next.error;
+}
+
+// A runner that cannot start commands (here perl in taint mode, as
+// PERL5OPT=-T in the login environment makes it) is given up: the command
+// runs on a channel, and so do the next ones.
+TEST_F(SshAgentTest, ARunnerThatCannotStartCommandsIsGivenUpForChannels) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  const std::string perl = sshd.scratch_dir() + "/tainted-perl";
+  spit(perl, "#!/bin/sh\nPERL5OPT=-T exec perl \"$@\"\n");
+  ASSERT_EQ(::chmod(perl.c_str(), 0755), 0);
+  SshOptions o = options_for(sshd);
+  o.runner_perl = perl;
+  SshAgent agent(o);
+  for (int i = 0; i < 3; ++i) {
+    CommandResult r = agent.run(command("cat /proc/$PPID/comm"));
+    ASSERT_TRUE(r.completed()) << i << ": " << r.error;
+    EXPECT_EQ(r.out, "sshd\n") << i;
+  }
 }
 
 }  // namespace

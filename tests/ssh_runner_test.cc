@@ -375,6 +375,35 @@ TEST(RunnerProgram, PerlUnicodeSettingsDoNotChangeTheBytes) {
   EXPECT_EQ(out_of(got, RunnerFrame::out), "d\xc3\xa9j\xc3\xa0\n\xc3\xbc\xff\n\xff\xfe\n");
 }
 
+// A daemon the command started that keeps writing to the output: the
+// command's end is reported soon all the same.
+TEST(RunnerProgram, ADaemonThatKeepsWritingDoesNotHoldTheCommand) {
+  Runner r;
+  ASSERT_TRUE(r.ready());
+  const auto t0 = Clock::now();
+  r.send(runner_request("(while :; do echo tick; sleep 0.01; done) & echo $! >&2; echo started", ""));
+  auto got = r.until_end();
+  EXPECT_LT(Clock::now() - t0, 2s);
+  const RunnerFrame* x = find(got, RunnerFrame::exit);
+  const RunnerFrame* p = find(got, RunnerFrame::process);
+  ASSERT_TRUE(x && p);
+  EXPECT_EQ(x->exit_code, 0);
+  ::kill(-static_cast<pid_t>(p->pid), SIGKILL);
+}
+
+// Perl in taint mode (PERL5OPT=-T) cannot exec: the runner says the command
+// could not start, rather than reporting an exit status of its own.
+TEST(RunnerProgram, ACommandItCannotStartIsAFailureFrame) {
+  Runner r({"PERL5OPT=-T"});
+  ASSERT_TRUE(r.ready());
+  r.send(runner_request("echo ran", ""));
+  auto got = r.until_end();
+  const RunnerFrame* f = find(got, RunnerFrame::failed);
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->data.find("cannot run /bin/sh"), std::string::npos) << f->data;
+  EXPECT_EQ(out_of(got, RunnerFrame::out), "");
+}
+
 // EOF on its stdin (the client went): the runner goes at once and leaves a
 // running command alone, as sshd leaves a channel's command.
 TEST(RunnerProgram, GoesWhenItsClientGoesAndLeavesTheCommand) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <thread>
 
@@ -262,6 +263,38 @@ TEST(StepKeep, StepsOfAGroupKeepValuesOneAtATime) {
   ASSERT_EQ(r.exit_code, 0) << r.message;
   EXPECT_EQ(calls.load(), 4);
   EXPECT_EQ(most.load(), 1);
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// Stopped by a signal, but the agent could not kill the command: the
+// closing message says so, and does not call it killed.
+TEST(StepStop, AKillThatFailedIsNotCalledKilled) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "long"
+phase = "promote"
+on = "target"
+run = "long"
+)");
+  Harness h;
+  std::atomic<int> stop{0};
+  h.opts.stop = &stop;
+  h.world.respond_by_script([&](const std::string&, int) {
+    stop = SIGTERM;
+    CommandResult r;
+    r.stopped_by = SIGTERM;
+    r.error = "stopped by signal 15 and could not stop the command on dr.db (no answer); it may still be running there";
+    return r;
+  });
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.message;
+  EXPECT_NE(r.message.find("could not stop long on dr.db: it may still be running there"), std::string::npos) << r.message;
+  EXPECT_EQ(r.message.find("killed long"), std::string::npos) << r.message;
 }
 
 }  // namespace
