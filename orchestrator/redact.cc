@@ -52,6 +52,23 @@ std::string Redactor::apply(std::string text) const {
       pos += 3;
     }
   }
+  // The output cap (agents/agent.h) may have cut a secret: its head then
+  // ends the kept text, just before the marker. Masked too.
+  const std::string marker = truncation_marker(0);
+  const std::string cut = marker.substr(0, marker.find(", ") + 2);  // "\n[baton: output truncated, "
+  for (size_t at = text.find(cut); at != std::string::npos; at = text.find(cut, at + cut.size())) {
+    size_t longest = 0;
+    for (const std::string& s : long_)
+      for (size_t k = std::min(s.size() - 1, at); k > longest; --k)
+        if (text.compare(at - k, k, s, 0, k) == 0) {
+          longest = k;
+          break;
+        }
+    if (longest) {
+      text.replace(at - longest, longest, "***");
+      at = at - longest + 3;
+    }
+  }
   for (const std::string& s : short_) {
     size_t pos = 0;
     while ((pos = text.find(s, pos)) != std::string::npos) {

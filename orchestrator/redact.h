@@ -8,7 +8,8 @@
 // - a multi-line value is masked whole, and each of its lines of four or
 //   more characters on its own, so part of a key or certificate is masked
 //   too;
-// - values of four or more characters are masked wherever they appear;
+// - values of four or more characters are masked wherever they appear, and
+//   so is the head of one that the output cap cut (before its marker);
 //   shorter ones (1 to 3 characters) only where they stand as a whole word,
 //   so that a one-letter secret does not blank every such letter.
 #pragma once

@@ -46,3 +46,21 @@ TEST(Redactor, ValueLearnedWithoutAName) {
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// The output cap cut a secret: the head it kept is masked too, and nothing
+// else before the marker.
+TEST(Redactor, TheHeadOfASecretCutByTheOutputCapIsMasked) {
+  Redactor r;
+  r.learn_value("Sup3rS3cretPassw0rd");
+  const std::string marker = truncation_marker(12);
+  EXPECT_EQ(r.apply("AAAA\nSup3rS3c" + marker), "AAAA\n***" + marker);
+  EXPECT_EQ(r.apply("AAAA\nSup3rS3cretPassw0rd" + marker), "AAAA\n***" + marker);
+  EXPECT_EQ(r.apply("AAAA\nnothing" + marker), "AAAA\nnothing" + marker);
+  EXPECT_EQ(r.apply("Sup3rS3c and no marker"), "Sup3rS3c and no marker");
+}
+
+}  // namespace
+}  // namespace baton
