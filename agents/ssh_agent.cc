@@ -213,6 +213,12 @@ RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is
   return r;
 }
 
+// "stopped by signal N" or "timed out after N ms": why a command was killed.
+std::string why_stopped(const CommandResult& r, const Command& cmd) {
+  return r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
+                      : "timed out after " + std::to_string(cmd.timeout.count()) + " ms";
+}
+
 // How long a runner has to answer a kill (its own TERM, wait up to 2 s,
 // KILL) before the kill goes over a channel of its own.
 constexpr std::chrono::milliseconds kRunnerKillAnswer{3000};
@@ -923,8 +929,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     r.out_dropped = out.dropped;
     err.finish();
     r.exit_code = -1;
-    const std::string why = r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
-                                         : "timed out after " + std::to_string(cmd.timeout.count()) + " ms";
+    const std::string why = why_stopped(r, cmd);
     if (!kill_err.empty())
       r.error = why + " and could not stop the command on " + where() + " (" + kill_err +
                 "); it may still be running there";
@@ -1151,8 +1156,7 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
       const std::string kill_err = kill_over_channel();
       r.exit_code = -1;
       if (kill_err.empty()) return done();
-      const std::string why = r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
-                                           : "timed out after " + std::to_string(cmd.timeout.count()) + " ms";
+      const std::string why = why_stopped(r, cmd);
       r.error = why + " and could not stop the command on " + where() + " (the runner gave no answer within " +
                 std::to_string(kRunnerKillAnswer.count()) + " ms, then " + kill_err + "); it may still be running there";
       drop_session_locked();

@@ -8,8 +8,8 @@
 // own (setpgrp; sshd's setsid also made a session, which no step needs:
 // there is no terminal), /bin/sh -c, stdin with the request's bytes then
 // EOF, separate stdout and stderr, its exit status or signal, and a kill of
-// its whole group on request (TERM, up to 2 s, then KILL). Perl alone, no
-// module (Debian's Essential perl-base has it); a host without perl runs
+// its whole group on request (TERM, up to 2 s, then KILL). Perl with no
+// module but Errno (Debian's Essential perl-base has both); a host without perl runs
 // each command on its own channel, as before.
 #pragma once
 #include <cstddef>

@@ -188,6 +188,14 @@ const RunnerFrame* find(const std::vector<RunnerFrame>& frames, RunnerFrame::Kin
   return nullptr;
 }
 
+// The command's first stdout, waiting up to 5 s for it (it runs on).
+std::string first_output(Runner& r) {
+  std::vector<RunnerFrame> got;
+  for (auto t0 = Clock::now(); out_of(got, RunnerFrame::out).empty() && Clock::now() - t0 < 5s;)
+    for (auto& f : r.until_end(100ms)) got.push_back(f);
+  return out_of(got, RunnerFrame::out);
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
@@ -239,10 +247,8 @@ TEST(RunnerProgram, KillStopsTheWholeGroupThenServesTheNext) {
   const std::string bg = std::string(dir) + "/bg";
   // The background child ignores TERM: the KILL after 2 s ends it.
   r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", ""));
+  ASSERT_EQ(first_output(r), "up\n");
   std::vector<RunnerFrame> got;
-  for (auto t0 = Clock::now(); out_of(got, RunnerFrame::out).empty() && Clock::now() - t0 < 5s;)
-    for (auto& f : r.until_end(100ms)) got.push_back(f);
-  ASSERT_EQ(out_of(got, RunnerFrame::out), "up\n");
   const pid_t child = static_cast<pid_t>(std::atol(slurp(bg).c_str()));
   ASSERT_GT(child, 1);
   const auto t0 = Clock::now();
@@ -270,10 +276,8 @@ TEST(RunnerProgram, KillEndsAsSoonAsTheGroupHasGone) {
   Runner r;
   ASSERT_TRUE(r.ready());
   r.send(runner_request("sleep 60 & sleep 60 & echo up; sleep 60", ""));
+  ASSERT_EQ(first_output(r), "up\n");
   std::vector<RunnerFrame> got;
-  for (auto t0 = Clock::now(); out_of(got, RunnerFrame::out).empty() && Clock::now() - t0 < 5s;)
-    for (auto& f : r.until_end(100ms)) got.push_back(f);
-  ASSERT_EQ(out_of(got, RunnerFrame::out), "up\n");
   const auto t0 = Clock::now();
   r.send(kRunnerKill);
   got = r.until_end();
@@ -332,10 +336,8 @@ TEST(RunnerProgram, AStopUnderWayFinishesWhenTheClientGoes) {
   ASSERT_TRUE(::mkdtemp(dir));
   const std::string bg = std::string(dir) + "/bg";
   r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", ""));
+  ASSERT_EQ(first_output(r), "up\n");
   std::vector<RunnerFrame> got;
-  for (auto t0 = Clock::now(); out_of(got, RunnerFrame::out).empty() && Clock::now() - t0 < 5s;)
-    for (auto& f : r.until_end(100ms)) got.push_back(f);
-  ASSERT_EQ(out_of(got, RunnerFrame::out), "up\n");
   const pid_t child = static_cast<pid_t>(std::atol(slurp(bg).c_str()));
   ASSERT_GT(child, 1);
   r.send(kRunnerKill);
