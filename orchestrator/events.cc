@@ -90,6 +90,7 @@ JsonValue to_json_value(const RunEvent& e) {
   field(o, "rto_verdict", e.rto_verdict);
   if (e.rollback) o["rollback"] = true;
   if (e.uncertain) o["uncertain"] = true;
+  if (e.may_still_run) o["may_still_run"] = true;
   return o;
 }
 }  // namespace

@@ -66,6 +66,9 @@ struct RunEvent {
   std::string rpo, rpo_verdict, rto_verdict;  // run_finished
   bool rollback = false;  // an undo command, not the step itself
   bool uncertain = false; // failed without a known outcome: may have acted
+  // step_finished: the command's end was not seen (connection lost, kill
+  // failed) after it started (pgid known): it may still run there.
+  bool may_still_run = false;
   long pgid = 0;            // step_process
   long long start_ticks = 0;
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)

@@ -446,39 +446,6 @@ std::optional<RunResult> Executor::recapture_secrets(Machine& m) {
   return std::nullopt;
 }
 
-std::string Executor::still_running() {
-  // The step is its group's leader, the shell Baton started: while it lives
-  // (same start time, so not a reused pid) the step runs. Members left after
-  // it ended are daemons the step started (an application), not the step.
-  static const char* kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS
-if read -r l </proc/$P/stat 2>/dev/null; then
-  h=${l%')'*}
-  set -- ${l#"$h) "}
-  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo running; exit 0; fi
-fi
-echo gone)";
-  for (const RunState::Process& p : state_.in_flight_processes) {
-    const Host* h = nullptr;
-    for (const Site& site : rb_.sites)
-      for (const Host& x : site.hosts)
-        if (x.label() == p.host) h = &x;
-    if (!h || p.pgid <= 1) continue;
-    Command c;
-    c.script = kCheck;
-    c.vars = {{"BATON_CHECK_PGID", std::to_string(p.pgid)}, {"BATON_CHECK_TICKS", std::to_string(p.start_ticks)}};
-    c.timeout = std::chrono::seconds(10);
-    CommandResult r = agents_.run(*h, c);
-    const std::string said = r.out.substr(0, r.out.find('\n'));
-    if (said == "gone") continue;
-    const std::string why = said == "running" ? "is still running" : "may still be running (cannot tell: " +
-                                                                        (r.error.empty() ? r.err : r.error) + ")";
-    return "step " + p.step + " of the stopped run " + why + " on " + p.host + " (process group " +
-           std::to_string(p.pgid) + "): wait for it to end, or stop it (kill -TERM -" + std::to_string(p.pgid) +
-           " on " + p.host + "), then resume";
-  }
-  return {};
-}
-
 // What must hold after a phase before the run goes on; empty when it does.
 std::string Executor::after_phase(Phase p) {
   if (p == Phase::promote && op_ == Operation::drill) {

@@ -52,14 +52,19 @@ struct RunState {
   bool undo_started = false;
   // The latest data loss a `measures = "data_loss"` step reported.
   std::optional<Measured> data_loss;
-  // Process groups of steps that may have been in flight: a resume must
-  // not start a step while a copy of it may still run.
+  // Process groups of steps (and undos) that may have been in flight: a
+  // resume must not start a step while a copy of it may still run.
   struct Process {
     std::string step, host;
     long pgid = 0;
     long long start_ticks = 0;
+    bool undo = false;  // the step's undo command, not the step
   };
   std::vector<Process> in_flight_processes;
+  // Attempts that ended without their command's end seen (connection lost,
+  // kill failed): before the step or its undo starts again on that host,
+  // Baton checks that these ended. Latest per step, host and undo.
+  std::vector<Process> unsettled;
 };
 
 struct ExecutorOptions {
@@ -144,8 +149,21 @@ class Executor {
   void emit_started();
   void fail(std::string why, std::string hint = {}, bool refused = false);
   int stopping() const { return opts_.stop ? opts_.stop->load() : 0; }
-  // A copy of an in-flight step still running on its host, or "".
+
+  // -- what a step may have left running (still_running.cc)
+  enum class Ended { yes, no, unknown };
+  // Has the shell of `p` (its group's leader, same start time) ended on
+  // its host? unknown when the host does not say (*detail: why).
+  Ended process_ended(const RunState::Process& p, std::string* detail);
+  // At a resume: a step (or undo) of the stopped run still running, or "".
   std::string still_running();
+  // Before `step` or its undo starts on `host`: "" when no earlier attempt
+  // of it may still run there; else why not and what to do.
+  std::string clear_to_start(const std::string& step, const std::string& host);
+  // An attempt ended: unsettled when its command's end was not seen.
+  void note_attempt_end(const RunState::Process& p, bool may_still_run);
+  std::vector<RunState::Process> unsettled_copy();
+  const Host* host_named(const std::string& label) const;
 
   // -- steps (steps.cc)
   bool run_phase(Phase p);
@@ -238,5 +256,9 @@ Vars with_host(Vars v, const Host& h);
 // verdict comes from `r`; the words quote `shown` (the masked output).
 std::string check_expectations(const Step& s, const CommandResult& r, const CommandResult& shown);
 std::string check_expectations(const Step& s, const CommandResult& r);
+
+// What a failure's words add when the command may still run (its process
+// group), or "" when its end was seen.
+std::string still_there(const std::string& error, const RunState::Process& p, bool may_still_run);
 
 }  // namespace baton

@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "orchestrator/redact.h"
 #include "orchestrator/state_dir.h"
@@ -237,7 +238,9 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
   std::map<std::string, std::vector<std::string>> host_order;
   std::vector<std::string> finish_order;
   std::set<std::string> masked;  // steps whose capture was a secret
-  std::map<std::pair<std::string, std::string>, RunState::Process> processes;  // (step, host) -> latest
+  // (step, host, undo) -> the process of its latest attempt, while that
+  // attempt is in flight or ended without its end seen (may_still_run).
+  std::map<std::tuple<std::string, std::string, bool>, RunState::Process> processes;
   std::map<std::string, std::map<std::string, std::string>> undo_status;  // step -> host -> last status
   for (const Json& j : records) {
     const std::string ev = j.str("event");
@@ -249,13 +252,16 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
         if (name(e) == on) st.machine_events.push_back(e);
       continue;
     }
-    if (ev == "step_process" && !j.flag("rollback")) {
-      processes[{j.str("step"), j.str("host")}] = {j.str("step"), j.str("host"), static_cast<long>(j.num("pgid")),
-                                                   j.num("start_ticks")};
+    if (ev == "step_process") {
+      const bool undo = j.flag("rollback");
+      processes[{j.str("step"), j.str("host"), undo}] = {j.str("step"), j.str("host"),
+                                                         static_cast<long>(j.num("pgid")), j.num("start_ticks"), undo};
       continue;
     }
     if (ev != "step_started" && ev != "step_finished") continue;
     const std::string step = j.str("step"), host = j.str("host");
+    // A new attempt reports its own process; an end that was seen ends it.
+    if (ev == "step_started" || !j.flag("may_still_run")) processes.erase({step, host, j.flag("rollback")});
     if (j.flag("rollback")) {
       undo_status[step][host] = ev == "step_finished" ? j.str("status") : "started";
       st.undo_started = true;
@@ -264,7 +270,6 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     if (host.empty()) continue;  // Refused before it ran anywhere.
     PerHost& ph = steps[step][host];
     if (ev == "step_started") {
-      processes.erase({step, host});  // Its process is the one this attempt reports.
       // A new round of this step (first attempt): forget the old round.
       if (j.num("attempt") == 1 && !ph.started) host_order[step].push_back(host);
       ph.started = true;
@@ -309,12 +314,14 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
       if (d.id == id) return &d;
     return static_cast<const DoneStep*>(nullptr);
   };
+  for (const auto& [key, p] : processes) {
+    const bool undo = std::get<2>(key);
+    const bool in_flight = undo ? undo_status[p.step][p.host] == "started" : steps[p.step][p.host].last == "started";
+    (in_flight ? st.in_flight_processes : st.unsettled).push_back(p);
+  }
   for (const auto& [step, hosts] : steps)
     for (const auto& [host, ph] : hosts) {
-      if (ph.last == "started") {
-        st.in_flight.insert(step);
-        if (auto p = processes.find({step, host}); p != processes.end()) st.in_flight_processes.push_back(p->second);
-      }
+      if (ph.last == "started") st.in_flight.insert(step);
       if (ph.uncertain && !done(step)) st.uncertain.insert(step);
       // It ran and failed: it may have acted (a rollback undoes it too).
       if ((ph.last == "failed" || ph.last == "timed_out") && !done(step)) st.failed.insert(step);

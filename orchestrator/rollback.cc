@@ -20,16 +20,6 @@
 #include "orchestrator/suggest.h"
 
 namespace baton {
-namespace {
-
-const Host* find_host(const Runbook& rb, const std::string& label) {
-  for (const Site& s : rb.sites)
-    for (const Host& h : s.hosts)
-      if (h.label() == label) return &h;
-  return nullptr;
-}
-
-}  // namespace
 
 // Completed steps in completion order, then those that may have acted
 // (failed, uncertain, in flight): the newest of all.
@@ -73,8 +63,13 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
   undo.expect_match.reset();
   const Vars vars = vars_now(s.phase);
   for (const std::string& label : d.hosts) {
-    const Host* h = find_host(rb_, label);
+    const Host* h = host_named(label);
     if (!h) continue;
+    // Never beside the step it undoes, or an earlier try of this undo.
+    if (std::string busy = clear_to_start(s.id, label); !busy.empty()) {
+      *why = "undo of step " + s.id + " not started on " + label + ": " + busy;
+      return false;
+    }
     RunEvent st{EventKind::step_started};
     st.phase = "rollback";
     st.step = s.id;
@@ -89,15 +84,28 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     Command c = host_command(rb_, *h, s.undo, with_host(vars, *h), s.run_as);
     c.timeout = undo.timeout;
     c.stop = opts_.stop;
+    RunState::Process proc{s.id, label, 0, 0, true};
+    c.on_process = [&](long pgid, long long ticks) {
+      proc.pgid = pgid;
+      proc.start_ticks = ticks;
+      RunEvent p = st;
+      p.kind = EventKind::step_process;
+      p.pgid = pgid;
+      p.start_ticks = ticks;
+      emit(p);
+    };
     const CommandResult r = agents_.run(*h, c);
+    const bool may_still_run = proc.pgid > 0 && !r.error.empty();
+    note_attempt_end(proc, may_still_run);
     const CommandResult shown = masked(r);
-    std::string fail = !r.error.empty() ? shown.error
+    std::string fail = !r.error.empty() ? shown.error + still_there(shown.error, proc, may_still_run)
                        : r.stopped_by    ? "stopped by signal " + std::to_string(r.stopped_by) + " (killed)"
                        : r.timed_out     ? "timed out after " + format_duration(undo.timeout)
                                          : check_expectations(undo, r, shown);
     RunEvent fin = st;
     fin.kind = EventKind::step_finished;
     fin.status = fail.empty() ? "ok" : "failed";
+    fin.may_still_run = may_still_run;
     fin.exit_code = r.exit_code;
     fin.duration = r.duration;
     fin.reason = fail;

@@ -32,6 +32,13 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
+std::string still_there(const std::string& error, const RunState::Process& p, bool may_still_run) {
+  if (!may_still_run) return {};
+  const std::string group = "process group " + std::to_string(p.pgid);
+  if (error.find("may still be running") != std::string::npos) return " (" + group + ")";
+  return "; it may still be running there (" + group + ")";
+}
+
 std::string check_expectations(const Step& s, const CommandResult& r) { return check_expectations(s, r, r); }
 
 std::string check_expectations(const Step& s, const CommandResult& r, const CommandResult& shown) {
@@ -130,6 +137,10 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       *why = "not started: Baton was stopped by signal " + std::to_string(sig);
       return false;
     }
+    if (std::string busy = clear_to_start(s.id, h.label()); !busy.empty()) {
+      *why = busy;
+      return false;
+    }
     RunEvent st{EventKind::step_started};
     st.phase = std::string(name(s.phase));
     st.step = s.id;
@@ -142,7 +153,10 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     c.timeout = s.timeout;
     // A drill's cleanup runs to its end even when Baton is asked to stop.
     if (s.phase != Phase::cleanup) c.stop = opts_.stop;
+    RunState::Process proc{s.id, h.label(), 0, 0, false};
     c.on_process = [&](long pgid, long long ticks) {
+      proc.pgid = pgid;
+      proc.start_ticks = ticks;
       RunEvent p = st;
       p.kind = EventKind::step_process;
       p.pgid = pgid;
@@ -162,6 +176,9 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       running_.erase(key);
     }
     if (!unrecorded.empty()) r.error = unrecorded;
+    // It started and its end was not seen: nothing starts beside it.
+    const bool may_still_run = proc.pgid > 0 && !r.error.empty();
+    note_attempt_end(proc, may_still_run);
     // A secret this step captures is a secret from the moment it is printed.
     if (!s.capture.empty() && (is_secret_name(s.capture) || s.secret)) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -170,7 +187,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     r.out = take_notices(s, h, r.out);
     const CommandResult shown = masked(r);  // Whole texts, before anything is cut.
     std::string fail;
-    if (!r.error.empty()) fail = shown.error;
+    if (!r.error.empty()) fail = shown.error + still_there(shown.error, proc, may_still_run);
     else if (r.stopped_by) fail = "stopped by signal " + std::to_string(r.stopped_by) + " (killed)";
     else if (r.timed_out) fail = "timed out after " + format_duration(s.timeout) + " (killed)";
     else if (r.signal) fail = "killed by signal " + std::to_string(r.signal);
@@ -189,6 +206,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
 
     RunEvent fin = st;
     fin.kind = EventKind::step_finished;
+    fin.may_still_run = may_still_run;
     fin.exit_code = r.exit_code;
     fin.signal = r.signal;
     fin.duration = r.duration;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -358,6 +359,54 @@ run = 'sleep 3 & wait'
   for (int i = 0; i < 100 && group_alive(pgid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   r = baton_cmd("resume", rb);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// The step cuts its own connection (kills its sshd) and goes on running:
+// its end is never seen, so neither the retry nor a resume may start it
+// again beside it until dr.db says its shell ended.
+TEST_F(SshCli, ACommandWhoseConnectionWasLostIsNotStartedTwice) {
+  const std::string mark = d_.path + "/attempts";
+  write(mark, "");
+  ASSERT_EQ(::chmod(mark.c_str(), 0666), 0);
+  ASSERT_EQ(::chmod(d_.path.c_str(), 0755), 0);
+  std::string rb = runbook("[vars]\nmark = \"" + mark + "\"\n" + R"toml(
+[[step]]
+id = "cut"
+phase = "stop_replication"
+on = "target"
+retries = 2
+retry_delay = "0s"
+run = '''
+echo "$$" >>"$mark"
+[ "$(wc -l <"$mark")" -gt 1 ] && exit 0
+p=$$
+while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm)" != sshd ]; do
+  read -r l </proc/$p/stat; h=${l%')'*}; set -- ${l#"$h) "}; p=$2
+done
+[ "$p" -gt 1 ] && kill -9 "$p"
+sleep 3
+'''
+)toml");
+  CommandResult r = baton_cmd("switchover", rb);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const std::string first = read(mark);
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), 1) << "started again beside the first:\n" << first << r.err;
+  const long pgid = std::stol(first);
+  EXPECT_NE(r.err.find("it is still running there (process group " + std::to_string(pgid) + ")"), std::string::npos)
+      << r.out << r.err;
+  ASSERT_TRUE(group_alive(pgid));
+  CommandResult busy = baton_cmd("resume", rb);
+  EXPECT_EQ(busy.exit_code, 1) << busy.out << busy.err;
+  EXPECT_NE(busy.err.find("an attempt of step cut lost its connection and still runs on dr.db (process group " +
+                          std::to_string(pgid) + ")"),
+            std::string::npos)
+      << busy.err;
+  for (int i = 0; i < 100 && group_alive(pgid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CommandResult again = baton_cmd("resume", rb);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  const std::string both = read(mark);
+  EXPECT_EQ(std::count(both.begin(), both.end(), '\n'), 2) << both;
 }
 
 TEST_F(SshCli, RevokedHostKeyFailsCheckAndIsNotAcceptedNew) {

@@ -1,0 +1,109 @@
+// What a step may have left running on a host, and the checks that keep
+// anything from starting beside it: a resume after Baton was killed mid-step
+// (in flight), and a retry, rerun or undo after an attempt whose command's
+// end Baton did not see (connection lost, kill failed: "unsettled").
+#include <algorithm>
+
+#include "orchestrator/executor.h"
+
+namespace baton {
+namespace {
+
+// The step is its group's leader, the shell Baton started: while it lives
+// (same start time, so not a reused pid) the step runs. Members left after
+// it ended are daemons the step started (an application), not the step.
+constexpr const char* kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS
+if read -r l </proc/$P/stat 2>/dev/null; then
+  h=${l%')'*}
+  set -- ${l#"$h) "}
+  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo running; exit 0; fi
+fi
+echo gone)";
+
+std::string what(const RunState::Process& p) { return (p.undo ? "the undo of step " : "step ") + p.step; }
+
+std::string how_to_stop(const RunState::Process& p) {
+  const std::string g = std::to_string(p.pgid);
+  return "wait for it to end, or stop it (kill -TERM -" + g + " on " + p.host + "), then resume";
+}
+
+}  // namespace
+
+const Host* Executor::host_named(const std::string& label) const {
+  for (const Site& site : rb_.sites)
+    for (const Host& h : site.hosts)
+      if (h.label() == label) return &h;
+  return nullptr;
+}
+
+Executor::Ended Executor::process_ended(const RunState::Process& p, std::string* detail) {
+  const Host* h = host_named(p.host);
+  if (!h || p.pgid <= 1) return Ended::yes;  // Nowhere to look: the runbook no longer has it.
+  Command c;
+  c.script = kCheck;
+  c.vars = {{"BATON_CHECK_PGID", std::to_string(p.pgid)}, {"BATON_CHECK_TICKS", std::to_string(p.start_ticks)}};
+  c.timeout = std::chrono::seconds(10);
+  CommandResult r = agents_.run(*h, c);
+  const std::string said = r.out.substr(0, r.out.find('\n'));
+  if (said == "gone") return Ended::yes;
+  if (said == "running") return Ended::no;
+  const CommandResult shown = masked(r);
+  *detail = shown.error.empty() ? tail_lines(shown.err, 1) : shown.error;
+  return Ended::unknown;
+}
+
+std::string Executor::still_running() {
+  for (const RunState::Process& p : state_.in_flight_processes) {
+    std::string detail;
+    const Ended e = process_ended(p, &detail);
+    if (e == Ended::yes) continue;
+    const std::string why = e == Ended::no ? "is still running" : "may still be running (cannot tell: " + detail + ")";
+    return what(p) + " of the stopped run " + why + " on " + p.host + " (process group " + std::to_string(p.pgid) +
+           "): " + how_to_stop(p);
+  }
+  // Unsettled ones: a rerun checks again on its own host before it starts,
+  // so only what is known to run stops the resume here (a host that cannot
+  // be reached would otherwise hold the run forever).
+  for (const RunState::Process& p : unsettled_copy()) {
+    std::string detail;
+    if (process_ended(p, &detail) != Ended::no) continue;
+    return "an attempt of " + what(p) + " lost its connection and still runs on " + p.host + " (process group " +
+           std::to_string(p.pgid) + "): " + how_to_stop(p);
+  }
+  return {};
+}
+
+std::vector<RunState::Process> Executor::unsettled_copy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.unsettled;
+}
+
+std::string Executor::clear_to_start(const std::string& step, const std::string& host) {
+  for (const RunState::Process& p : unsettled_copy()) {
+    if (p.step != step || p.host != host) continue;
+    std::string detail;
+    const Ended e = process_ended(p, &detail);
+    if (e == Ended::yes) {
+      note_attempt_end(p, false);
+      continue;
+    }
+    const std::string state =
+        e == Ended::no ? "it is still running there" : "it may still be running there (cannot tell: " + detail + ")";
+    return "an earlier attempt of " + what(p) + " on " + host + " ended without Baton seeing its command end, and " +
+           state + " (process group " + std::to_string(p.pgid) + "): not started again beside it; " + how_to_stop(p);
+  }
+  return {};
+}
+
+void Executor::note_attempt_end(const RunState::Process& p, bool may_still_run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& v = state_.unsettled;
+  v.erase(std::remove_if(v.begin(), v.end(),
+                         [&](const RunState::Process& q) {
+                           return q.step == p.step && q.host == p.host && q.undo == p.undo;
+                         }),
+          v.end());
+  if (may_still_run) v.push_back(p);
+}
+
+}  // namespace baton

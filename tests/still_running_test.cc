@@ -1,0 +1,212 @@
+// An attempt whose command's end Baton did not see (connection lost, kill
+// failed) may still run: no retry, rerun on resume or undo starts beside it
+// until its host says its shell ended. The fake world plays the host: the
+// step's command reports a process group, then the connection is lost; the
+// check script answers as the test says.
+#include <gtest/gtest.h>
+
+#include "tests/executor_harness.h"
+
+namespace baton {
+namespace {
+
+using namespace baton::testing;
+
+bool is_check(const Command& c) {
+  for (const auto& kv : c.vars)
+    if (kv.first == "BATON_CHECK_PGID") return true;
+  return false;
+}
+
+// "work" loses its connection on its first try, after its group 4242 started.
+struct Lost : Harness {
+  std::string check_says = "running\n";  // what the host answers the check
+  bool check_unreachable = false;
+  Lost() {
+    world.respond([this](const std::string&, const Command& c, int attempt) {
+      if (is_check(c)) {
+        if (check_unreachable) {
+          CommandResult r;
+          r.exit_code = -1;
+          r.error = "cannot connect to dr.db: Connection refused";
+          return r;
+        }
+        return exited(0, check_says);
+      }
+      if (c.script == "work" && attempt == 1) {
+        if (c.on_process) c.on_process(4242, 777);
+        CommandResult r;
+        r.exit_code = -1;
+        r.error = "connection lost to dr.db while running the command";
+        return r;
+      }
+      return exited(0);
+    });
+  }
+  size_t ran(const std::string& script) {
+    size_t n = 0;
+    for (const FakeCall& c : world.calls())
+      if (c.cmd.script == script) ++n;
+    return n;
+  }
+  RunResult resume(const Runbook& rb) {
+    Executor ex(rb, Operation::switchover, pool, sink, opts);
+    return ex.run(resume_state(sink, kInitial));
+  }
+};
+
+const std::string kRetried = kHeader + R"(
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+undo = "unwork"
+retries = 2
+retry_delay = "0s"
+)";
+
+TEST(StillRunning, ARetryIsNotStartedBesideAnAttemptThatLostItsConnection) {
+  LOAD_RUNBOOK(rb, kRetried);
+  Lost h;
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(h.ran("work"), 1u);  // no second copy
+  EXPECT_NE(r.message.find("an earlier attempt of step work on dr.db ended without Baton seeing its command end, "
+                           "and it is still running there (process group 4242): not started again beside it; "
+                           "wait for it to end, or stop it (kill -TERM -4242 on dr.db), then resume"),
+            std::string::npos)
+      << r.message;
+  auto fin = h.sink.finished_of("work");
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_TRUE(fin[0].may_still_run);
+  EXPECT_NE(fin[0].reason.find("connection lost to dr.db while running the command; it may still be running there "
+                               "(process group 4242)"),
+            std::string::npos)
+      << fin[0].reason;
+}
+
+TEST(StillRunning, ARetryGoesOnOnceTheHostSaysTheAttemptEnded) {
+  LOAD_RUNBOOK(rb, kRetried);
+  Lost h;
+  h.check_says = "gone\n";
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_EQ(h.ran("work"), 2u);
+  auto fin = h.sink.finished_of("work");
+  ASSERT_EQ(fin.size(), 2u);
+  EXPECT_TRUE(fin[0].may_still_run);
+  EXPECT_FALSE(fin[1].may_still_run);
+}
+
+TEST(StillRunning, AHostThatCannotSayRefusesTheRetryToo) {
+  LOAD_RUNBOOK(rb, kRetried);
+  Lost h;
+  h.check_unreachable = true;
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(h.ran("work"), 1u);
+  EXPECT_NE(r.message.find("it may still be running there (cannot tell: cannot connect to dr.db: Connection refused) "
+                           "(process group 4242)"),
+            std::string::npos)
+      << r.message;
+}
+
+TEST(StillRunning, AnUndoIsNotStartedBesideTheStepItUndoes) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+undo = "unwork"
+on_failure = "rollback"
+)");
+  Lost h;
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(h.ran("unwork"), 0u);
+  EXPECT_NE(r.message.find("undo of step work not started on dr.db: an earlier attempt of step work on dr.db ended "
+                           "without Baton seeing its command end, and it is still running there (process group 4242)"),
+            std::string::npos)
+      << r.message;
+}
+
+TEST(StillRunning, TheJournalKeepsWhatMayStillRunAndAResumeWaitsForIt) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+)");
+  Lost h;
+  EXPECT_NE(h.run(rb, Operation::switchover).exit_code, 0);
+  RunState st = resume_state(h.sink, kInitial);
+  ASSERT_EQ(st.unsettled.size(), 1u);
+  EXPECT_EQ(st.unsettled[0].step, "work");
+  EXPECT_EQ(st.unsettled[0].host, "dr.db");
+  EXPECT_EQ(st.unsettled[0].pgid, 4242);
+  EXPECT_EQ(st.unsettled[0].start_ticks, 777);
+  EXPECT_FALSE(st.unsettled[0].undo);
+  EXPECT_TRUE(st.in_flight_processes.empty());
+  // Still running: the resume refuses before anything.
+  RunResult busy = h.resume(rb);
+  EXPECT_EQ(busy.exit_code, 1) << busy.message;
+  EXPECT_EQ(busy.message,
+            "an attempt of step work lost its connection and still runs on dr.db (process group 4242): wait for it "
+            "to end, or stop it (kill -TERM -4242 on dr.db), then resume");
+  EXPECT_EQ(h.ran("work"), 1u);
+  // Ended: the step runs again, and its end is seen this time.
+  h.check_says = "gone\n";
+  RunResult r = h.resume(rb);
+  EXPECT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_EQ(h.ran("work"), 2u);
+  EXPECT_TRUE(resume_state(h.sink, kInitial).unsettled.empty());
+}
+
+TEST(StillRunning, AResumeGoesOnWhenTheHostCannotSayButTheRerunStillWaits) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+)");
+  Lost h;
+  EXPECT_NE(h.run(rb, Operation::switchover).exit_code, 0);
+  h.check_unreachable = true;
+  RunResult r = h.resume(rb);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(h.ran("work"), 1u);
+  EXPECT_NE(r.message.find("step work failed on dr.db (fake:dr.db): an earlier attempt of step work on dr.db"),
+            std::string::npos)
+      << r.message;
+}
+
+TEST(StillRunning, AnEndSeenClearsTheProcessAndAnUndoInFlightIsKept) {
+  auto rec = [](const std::string& text) {
+    Json j;
+    EXPECT_TRUE(parse_json(text, &j)) << text;
+    return j;
+  };
+  const std::vector<Json> records = {
+      rec(R"({"event":"step_started","step":"a","host":"dr.db","attempt":1})"),
+      rec(R"({"event":"step_process","step":"a","host":"dr.db","pgid":10,"start_ticks":1})"),
+      rec(R"({"event":"step_finished","step":"a","host":"dr.db","status":"failed","may_still_run":true})"),
+      rec(R"({"event":"step_started","step":"b","host":"dr.db","attempt":1})"),
+      rec(R"({"event":"step_process","step":"b","host":"dr.db","pgid":20,"start_ticks":2})"),
+      rec(R"({"event":"step_finished","step":"b","host":"dr.db","status":"failed","uncertain":true})"),
+      rec(R"({"event":"step_started","step":"a","host":"dr.db","rollback":true})"),
+      rec(R"({"event":"step_process","step":"a","host":"dr.db","pgid":30,"start_ticks":3,"rollback":true})"),
+  };
+  RunState st = rebuild_state(records, kInitial);
+  ASSERT_EQ(st.unsettled.size(), 1u);  // b's end was seen (a kill that worked)
+  EXPECT_EQ(st.unsettled[0].pgid, 10);
+  ASSERT_EQ(st.in_flight_processes.size(), 1u);  // a's undo, when Baton stopped
+  EXPECT_EQ(st.in_flight_processes[0].pgid, 30);
+  EXPECT_TRUE(st.in_flight_processes[0].undo);
+  EXPECT_TRUE(st.in_flight.empty());  // no step itself was in flight
+}
+
+}  // namespace
+}  // namespace baton
