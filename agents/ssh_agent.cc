@@ -258,6 +258,49 @@ std::optional<RevokedLine> find_revoked(const std::string& file, const std::stri
   return std::nullopt;
 }
 
+// Reads what a channel has now into out and err; true on a stream error.
+bool read_streams(ssh_channel ch, std::vector<char>& buf, CappedOutput& out, StderrFilter& err, bool* progress) {
+  bool stream_error = false;
+  for (int is_stderr = 0; is_stderr < 2; ++is_stderr) {
+    // Bounded per turn so one busy stream cannot starve the other.
+    for (int i = 0; i < 8; ++i) {
+      const int n = ssh_channel_read_nonblocking(ch, buf.data(), static_cast<uint32_t>(buf.size()), is_stderr);
+      if (n == SSH_ERROR) stream_error = true;
+      if (n <= 0) break;  // 0: nothing now; SSH_EOF: stream finished
+      if (is_stderr) err.add(buf.data(), static_cast<std::size_t>(n));
+      else out.add(buf.data(), static_cast<std::size_t>(n));
+      *progress = true;
+    }
+  }
+  return stream_error;
+}
+
+// What the runner's frames say about the running command: its output
+// (into out, err), that it started (*started, *pgid, told to on_process),
+// its end.
+enum class Took { more, ended, not_started };
+Took take_frames(RunnerFrames& frames, const Command& cmd, CappedOutput& out, CappedOutput& err, CommandResult* r,
+                 bool* started, long* pgid, std::string* bad) {
+  while (std::optional<RunnerFrame> f = frames.next(bad)) {
+    switch (f->kind) {
+      case RunnerFrame::out: out.add(f->data.data(), f->data.size()); break;
+      case RunnerFrame::err: err.add(f->data.data(), f->data.size()); break;
+      case RunnerFrame::process:
+        *started = true;
+        *pgid = f->pid;
+        if (cmd.on_process && f->pid > 1) cmd.on_process(f->pid, f->start);
+        break;
+      case RunnerFrame::failed: return Took::not_started;
+      case RunnerFrame::exit:
+        r->exit_code = f->exit_code;
+        r->signal = f->signal;
+        return Took::ended;
+      case RunnerFrame::here: break;
+    }
+  }
+  return Took::more;
+}
+
 bool session_dead(ssh_session s) {
   return !ssh_is_connected(s) || (ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
 }
@@ -739,6 +782,11 @@ kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
 CommandResult SshAgent::run(const Command& cmd) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto start = Clock::now();
+  if (std::optional<CommandResult> r = run_with_runner_locked(cmd, start)) return *r;
+  return run_on_channel_locked(cmd, start);
+}
+
+std::optional<CommandResult> SshAgent::run_with_runner_locked(const Command& cmd, Clock::time_point start) {
   // A host that runs one or two commands is not worth the runner's start.
   const bool runner_due = runner_ || commands_++ >= opts_.runner_after;
   if (!opts_.runner_perl.empty() && !runner_missing_ && runner_due) {
@@ -763,10 +811,48 @@ CommandResult SshAgent::run(const Command& cmd) {
       }
       start_runner_locked();
     }
-    if (runner_) {
-      if (std::optional<CommandResult> r = run_on_runner_locked(cmd, start)) return *r;
+    if (runner_) return run_on_runner_locked(cmd, start);
+  }
+  return std::nullopt;
+}
+
+ssh_channel SshAgent::command_channel_locked(std::string* error) {
+  // A reused session may have died while idle (server restart, firewall):
+  // then reconnect once. Nothing has run yet, so retrying is safe.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = session_ != nullptr;
+    if (!session_) {
+      if (std::string err = connect_locked(); !err.empty()) {
+        *error = err;
+        return nullptr;
+      }
+    }
+    if (ssh_channel ch = open_channel_locked()) return ch;
+    std::string err = ssh_get_error(session_);
+    drop_session_locked();
+    if (!reused) {
+      *error = "cannot open a channel to " + where() + ": " + err;
+      return nullptr;
     }
   }
+  *error = "cannot open a channel to " + where();
+  return nullptr;
+}
+
+std::string SshAgent::exec_refused_why_locked(int rc, bool* dead) {
+  *dead = session_dead(session_);
+  const std::string why = ssh_get_error(session_);
+  if (!*dead && rc == SSH_AGAIN) {
+    // No answer within the session timeout: the request may have reached
+    // the host, and the command with it.
+    *dead = true;
+    return "no answer from " + where() + " within " + std::to_string(opts_.connect_timeout.count()) +
+           " ms to the request to start the command: it may have started there";
+  }
+  return (*dead ? "connection lost to " : "cannot start the command on ") + where() + ": " + why;
+}
+
+CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_point start) {
   CommandResult r;
   auto done = [&]() -> CommandResult {
     r.duration = duration_cast<milliseconds>(Clock::now() - start);
@@ -776,33 +862,8 @@ CommandResult SshAgent::run(const Command& cmd) {
     r.exit_code = -1;
     r.error = "connection lost to " + where() + " while running the command";
   };
-
-  // Open a channel; a reused session may have died while idle (server
-  // restart, firewall): then reconnect once. Nothing has run yet, so
-  // retrying is safe.
-  ssh_channel ch = nullptr;
-  for (int attempt = 0; attempt < 2 && !ch; ++attempt) {
-    bool reused = session_ != nullptr;
-    if (!session_) {
-      std::string err = connect_locked();
-      if (!err.empty()) {
-        r.error = err;
-        return done();
-      }
-    }
-    ch = open_channel_locked();
-    if (ch) break;
-    std::string err = ssh_get_error(session_);
-    drop_session_locked();
-    if (!reused) {
-      r.error = "cannot open a channel to " + where() + ": " + err;
-      return done();
-    }
-  }
-  if (!ch) {
-    r.error = "cannot open a channel to " + where();
-    return done();
-  }
+  ssh_channel ch = command_channel_locked(&r.error);
+  if (!ch) return done();
 
   ExitSignal exit_signal;
   ssh_channel_callbacks_struct callbacks{};
@@ -821,17 +882,8 @@ CommandResult SshAgent::run(const Command& cmd) {
 
   const RemoteCommand remote = plan_remote(cmd, login_shell_is_sh_);
   if (const int rc = ssh_channel_request_exec(ch, remote.command.c_str()); rc != SSH_OK) {
-    bool dead = session_dead(session_);
-    const std::string why = ssh_get_error(session_);
-    if (!dead && rc == SSH_AGAIN) {
-      // No answer within the session timeout: the request may have
-      // reached the host, and the command with it.
-      r.error = "no answer from " + where() + " within " + std::to_string(opts_.connect_timeout.count()) +
-                " ms to the request to start the command: it may have started there";
-      dead = true;
-    } else {
-      r.error = (dead ? "connection lost to " : "cannot start the command on ") + where() + ": " + why;
-    }
+    bool dead = false;
+    r.error = exec_refused_why_locked(rc, &dead);
     release(false);
     if (dead) drop_session_locked();
     return done();
@@ -847,6 +899,12 @@ CommandResult SshAgent::run(const Command& cmd) {
   CappedOutput out{&r.out, cmd.output_limit};
   CappedOutput err{&r.err, cmd.output_limit};
   StderrFilter err_filter(&err);
+  auto close_streams = [&] {
+    err_filter.flush();
+    out.finish();
+    r.out_dropped = out.dropped;
+    err.finish();
+  };
   const auto deadline = Clock::now() + cmd.timeout;
   bool connection_lost = false;
   std::vector<char> buf(64 * 1024);
@@ -858,22 +916,7 @@ CommandResult SshAgent::run(const Command& cmd) {
 
   for (;;) {
     bool progress = false;
-    bool stream_error = false;
-    for (int is_stderr = 0; is_stderr < 2; ++is_stderr) {
-      // Bounded per turn so one busy stream cannot starve the other.
-      for (int i = 0; i < 8; ++i) {
-        int n = ssh_channel_read_nonblocking(ch, buf.data(), static_cast<uint32_t>(buf.size()),
-                                             is_stderr);
-        if (n > 0) {
-          if (is_stderr) err_filter.add(buf.data(), static_cast<std::size_t>(n));
-          else out.add(buf.data(), static_cast<std::size_t>(n));
-          progress = true;
-          continue;
-        }
-        if (n == SSH_ERROR) stream_error = true;
-        break;  // 0: nothing now; SSH_EOF: stream finished
-      }
-    }
+    const bool stream_error = read_streams(ch, buf, out, err_filter, &progress);
     if (stream_error || session_dead(session_)) {
       connection_lost = true;
       break;
@@ -912,10 +955,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   }
 
   if (connection_lost) {
-    err_filter.flush();
-    out.finish();
-    r.out_dropped = out.dropped;
-    err.finish();
+    close_streams();
     lost();
     release(false);
     drop_session_locked();
@@ -924,10 +964,7 @@ CommandResult SshAgent::run(const Command& cmd) {
 
   if (r.timed_out || r.stopped_by) {
     std::string kill_err = kill_remote_locked(err_filter.pgid);
-    err_filter.flush();
-    out.finish();
-    r.out_dropped = out.dropped;
-    err.finish();
+    close_streams();
     r.exit_code = -1;
     const std::string why = why_stopped(r, cmd);
     if (!kill_err.empty())
@@ -938,10 +975,7 @@ CommandResult SshAgent::run(const Command& cmd) {
     return done();
   }
 
-  err_filter.flush();
-  out.finish();
-  r.out_dropped = out.dropped;
-  err.finish();
+  close_streams();
   if (!login_shell_is_sh_ && err_filter.tagged) login_shell_is_sh_ = err_filter.login_sh;
   int status = ssh_channel_get_exit_status(ch);
   if (status >= 0) {
@@ -1057,6 +1091,25 @@ bool SshAgent::runner_answers_locked() {
   }
 }
 
+bool SshAgent::send_to_runner_locked(const std::string& request) {
+  // The runner starts the command only once all of the request is in.
+  for (size_t sent = 0; sent < request.size();) {
+    const int n = ssh_channel_write(runner_, request.data() + sent, static_cast<uint32_t>(request.size() - sent));
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string SshAgent::runner_ended_why(std::string runner_err, bool started, const std::string& kill_err) const {
+  while (!runner_err.empty() && runner_err.back() == '\n') runner_err.pop_back();
+  return "the runner on " + where() + " ended while running the command" +
+         (runner_err.empty() ? "" : " (" + runner_err + ")") +
+         (!started ? "; it may have started there"
+          : kill_err.empty() ? "; the command was stopped, its outcome is unknown"
+                             : "; could not stop the command (" + kill_err + "): it may still be running there");
+}
+
 std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, Clock::time_point start) {
   CommandResult r;
   CappedOutput out{&r.out, cmd.output_limit};
@@ -1069,16 +1122,10 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
     return r;
   };
   const RemoteCommand remote = plan_remote(cmd, true, /*runner=*/true);
-  const std::string request = runner_request(remote.command, remote.stdin_text);
-  // The runner starts the command only once all of the request is in.
-  for (size_t sent = 0; sent < request.size();) {
-    const int n = ssh_channel_write(runner_, request.data() + sent, static_cast<uint32_t>(request.size() - sent));
-    if (n <= 0) {
-      r.error = "connection lost to " + where() + " before the command started: " + ssh_get_error(session_);
-      drop_session_locked();
-      return done();
-    }
-    sent += static_cast<size_t>(n);
+  if (!send_to_runner_locked(runner_request(remote.command, remote.stdin_text))) {
+    r.error = "connection lost to " + where() + " before the command started: " + ssh_get_error(session_);
+    drop_session_locked();
+    return done();
   }
   const auto sent_at = Clock::now();
   const auto deadline = sent_at + cmd.timeout;
@@ -1095,30 +1142,13 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
   std::string runner_err;
   for (;;) {
     std::string bad;
-    bool ended = false;
-    while (!ended) {
-      std::optional<RunnerFrame> f = frames_.next(&bad);
-      if (!f) break;
-      switch (f->kind) {
-        case RunnerFrame::out: out.add(f->data.data(), f->data.size()); break;
-        case RunnerFrame::err: err.add(f->data.data(), f->data.size()); break;
-        case RunnerFrame::process:
-          started = true;
-          pgid = f->pid;
-          if (cmd.on_process && f->pid > 1) cmd.on_process(f->pid, f->start);
-          break;
-        case RunnerFrame::failed:  // nothing ran
-          drop_runner_locked();
-          runner_missing_ = true;
-          return std::nullopt;
-        case RunnerFrame::exit:
-          r.exit_code = f->exit_code;
-          r.signal = f->signal;
-          ended = true;
-          break;
-        case RunnerFrame::here: break;
-      }
+    const Took took = take_frames(frames_, cmd, out, err, &r, &started, &pgid, &bad);
+    if (took == Took::not_started) {  // nothing ran
+      drop_runner_locked();
+      runner_missing_ = true;
+      return std::nullopt;
     }
+    const bool ended = took == Took::ended;
     const auto now = Clock::now();
     if (ended) {
       runner_heard_ = now;
@@ -1176,13 +1206,7 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
       // retry or an undo.
       r.exit_code = -1;
       drop_runner_locked();
-      const std::string kill_err = started ? kill_over_channel() : "";
-      while (!runner_err.empty() && runner_err.back() == '\n') runner_err.pop_back();
-      r.error = "the runner on " + where() + " ended while running the command" +
-                (runner_err.empty() ? "" : " (" + runner_err + ")") +
-                (!started ? "; it may have started there"
-                 : kill_err.empty() ? "; the command was stopped, its outcome is unknown"
-                                    : "; could not stop the command (" + kill_err + "): it may still be running there");
+      r.error = runner_ended_why(runner_err, started, started ? kill_over_channel() : "");
       if (session_ && session_dead(session_)) drop_session_locked();
       return done();
     }

@@ -115,6 +115,22 @@ class SshAgent : public Agent {
   // nullopt: the runner could not start the command (it said so, and
   // nothing ran): it is given up, and the command takes a channel.
   std::optional<CommandResult> run_on_runner_locked(const Command& cmd, std::chrono::steady_clock::time_point start);
+  // The runner's turn, when it is due and there (started here if not):
+  // nullopt when the command is to take a channel of its own.
+  std::optional<CommandResult> run_with_runner_locked(const Command& cmd, std::chrono::steady_clock::time_point start);
+  // A command on a channel of its own (no runner).
+  CommandResult run_on_channel_locked(const Command& cmd, std::chrono::steady_clock::time_point start);
+  // An open channel for a command, reconnecting once when a reused session
+  // died while idle; nullptr and *error when there is none.
+  ssh_channel_struct* command_channel_locked(std::string* error);
+  // Why the exec request failed (rc from ssh_channel_request_exec); *dead
+  // when the session is gone or may have started the command unanswered.
+  std::string exec_refused_why_locked(int rc, bool* dead);
+  // Writes all of a request to the runner; false when the connection failed.
+  bool send_to_runner_locked(const std::string& request);
+  // The error of a command whose runner exited under it: what the runner
+  // said on stderr, and whether the command was stopped (kill_err "").
+  std::string runner_ended_why(std::string runner_err, bool started, const std::string& kill_err) const;
   // Reads what the runner sent into frames_ (its stderr into *err, capped),
   // waiting up to `wait_ms` for the socket when nothing is there. 0, or
   // kRunnerLost (connection gone) or kRunnerEnded (the runner exited).
