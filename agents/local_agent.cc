@@ -1,5 +1,6 @@
 #include "agents/local_agent.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,8 +13,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <thread>
 #include <vector>
 
+#include "agents/kill_group.h"
 #include "agents/shell.h"
 
 namespace baton {
@@ -97,6 +101,48 @@ Delivery plan_delivery(const Command& cmd) {
 // The whole group; before the child's setsid() there is only the child.
 void kill_group(pid_t pid, int sig) {
   if (::kill(-pid, sig) != 0) ::kill(pid, sig);
+}
+
+// Live (not zombie) members of group `g`; without /proc, whether kill -0
+// finds any (EPERM: there is one, another user's).
+bool group_has_live_members(pid_t g) {
+  DIR* d = ::opendir("/proc");
+  if (!d || ::access("/proc/self/stat", R_OK) != 0) {
+    if (d) ::closedir(d);
+    return ::kill(-g, 0) == 0 || errno == EPERM;
+  }
+  bool found = false;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[300];
+    std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[1024];
+    const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    const char* p = std::strrchr(buf, ')');  // the name may hold ')'
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (p && std::sscanf(p + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 && state != 'Z' && pgrp == g) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+// Members a kill from us did not reach (another user's: run_as through
+// sudo) are stopped as over SSH; "" when none is left.
+std::string stop_survivors(pid_t g) {
+  for (int i = 0; i < 10 && group_has_live_members(g); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!group_has_live_members(g)) return {};
+  const int st = std::system(("exec /bin/sh -c " + shell_quote(kill_group_script(g)) + " >/dev/null 2>&1").c_str());
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
+  return kSurvivorsWhy;
 }
 
 }  // namespace
@@ -235,6 +281,12 @@ CommandResult LocalAgent::run(const Command& cmd) {
   }
   if (!exited) ::waitpid(pid, &status, 0);
   if (killed) ::kill(-pid, SIGKILL);  // Stragglers of the group, if any.
+  if (killed) {
+    if (const std::string left = stop_survivors(pid); !left.empty())
+      r.error = std::string(r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
+                                         : "timed out after " + std::to_string(cmd.timeout.count()) + " ms") +
+                " and could not stop the command (" + left + "); it may still be running";
+  }
   if (pfd >= 0) ::close(pfd);
   if (vars_fd >= 0) ::close(vars_fd);
   ::close(out_pipe[0]);

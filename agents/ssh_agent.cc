@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "agents/kill_group.h"
 #include "agents/shell.h"
 #include "agents/ssh_config.h"
 
@@ -280,7 +281,7 @@ bool read_streams(ssh_channel ch, std::vector<char>& buf, CappedOutput& out, Std
 // its end.
 enum class Took { more, ended, not_started };
 Took take_frames(RunnerFrames& frames, const Command& cmd, CappedOutput& out, CappedOutput& err, CommandResult* r,
-                 bool* started, long* pgid, std::string* bad) {
+                 bool* started, long* pgid, bool* survived, std::string* bad) {
   while (std::optional<RunnerFrame> f = frames.next(bad)) {
     switch (f->kind) {
       case RunnerFrame::out: out.add(f->data.data(), f->data.size()); break;
@@ -296,6 +297,7 @@ Took take_frames(RunnerFrames& frames, const Command& cmd, CappedOutput& out, Ca
         r->signal = f->signal;
         return Took::ended;
       case RunnerFrame::here: break;
+      case RunnerFrame::survived: *survived = true; break;
     }
   }
   return Took::more;
@@ -343,6 +345,8 @@ void SshAgent::disconnect() {
 void SshAgent::drop_session_locked() {
   spare_ = nullptr;  // ssh_free frees the session's channels
   runner_ = nullptr;
+  if (runner_boot_) boot_failed_ = true;  // the next start waits for it
+  runner_boot_ = nullptr;
   if (!session_) return;
   ssh_disconnect(session_);
   ssh_free(session_);
@@ -733,32 +737,7 @@ std::string SshAgent::authenticate_locked(ssh_session s) {
 std::string SshAgent::kill_remote_locked(long pgid) {
   if (!session_ || session_dead(session_)) return "the connection is gone";
   if (pgid <= 1) return "its process id is unknown";
-  const std::string p = std::to_string(pgid);
-  // TERM the group, give it up to 2 s, then KILL. dash's kill knows no "--":
-  // a negative pid after the signal names the group. Killed members may stay
-  // zombies until their (re)parent reaps them, and kill -0 counts zombies, so
-  // on Linux look for live members in /proc instead (builtins only: no fork
-  // per process).
-  std::string script = "P=" + p + R"(
-kill -TERM -$P 2>/dev/null || kill -TERM $P 2>/dev/null || exit 0
-alive() {
-  if [ -r /proc/self/stat ]; then
-    for f in /proc/[0-9]*/stat; do
-      read -r s < "$f" 2>/dev/null || continue
-      h=${s%')'*}
-      set -- ${s#"$h) "}
-      [ "$1" != Z ] && [ "$3" = "$P" ] && return 0
-    done
-    return 1
-  fi
-  { kill -0 -$P || kill -0 $P; } 2>/dev/null
-}
-i=0
-while [ $i -lt 20 ] && alive; do
-  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))
-done
-kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
-)";
+  const std::string script = kill_group_script(pgid);
   std::string remote = "exec /bin/sh -c " + shell_quote(script);
   ssh_channel k = ssh_channel_new(session_);
   if (!k) return ssh_get_error(session_);
@@ -772,9 +751,11 @@ kill -KILL -$P 2>/dev/null; kill -KILL $P 2>/dev/null; exit 0
   } else {
     ssh_channel_send_eof(k);
     // Waits (bounded by the session timeout) until the kill script is done.
-    if (ssh_channel_get_exit_status(k) != 0) err = "the kill command did not finish";
+    const int st = ssh_channel_get_exit_status(k);
+    if (st == kKillSurvivors) err = kSurvivorsWhy;
+    else if (st != 0) err = "the kill command did not finish";
   }
-  ssh_channel_close(k);
+  if (ssh_channel_is_open(k)) ssh_channel_close(k);  // a refused one has no remote id to close
   ssh_channel_free(k);
   return err;
 }
@@ -789,6 +770,8 @@ CommandResult SshAgent::run(const Command& cmd) {
 std::optional<CommandResult> SshAgent::run_with_runner_locked(const Command& cmd, Clock::time_point start) {
   // A host that runs one or two commands is not worth the runner's start.
   const bool runner_due = runner_ || commands_++ >= opts_.runner_after;
+  // One started in the background: taken once ready; till then, channels.
+  if (runner_boot_ && !advance_runner_locked()) return std::nullopt;
   if (!opts_.runner_perl.empty() && !runner_missing_ && runner_due) {
     // Nothing has run yet: a runner or session that went away while idle
     // is replaced (a host gone quiet fails here, before the command is sent).
@@ -921,6 +904,7 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
       connection_lost = true;
       break;
     }
+    if (runner_boot_) advance_runner_locked(false);  // it starts while this command runs
     if (!told_process && err_filter.done && err_filter.pgid > 1) {
       told_process = true;
       if (cmd.on_process) cmd.on_process(err_filter.pgid, err_filter.start_ticks);
@@ -991,7 +975,11 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
     return done();
   }
   release(true);
-  open_spare_locked();  // the next command's channel, asked for while the caller records this one
+  // Asked for while the caller records this one: the runner, when the next
+  // command is due one, and the next command's channel.
+  if (runner_boot_) advance_runner_locked(true);
+  else if (!runner_ && commands_ >= opts_.runner_after) begin_runner_locked();
+  open_spare_locked();
   return done();
 }
 
@@ -1003,12 +991,14 @@ void SshAgent::drop_runner_locked() {
   runner_ = nullptr;
 }
 
-int SshAgent::pump_runner_locked(int wait_ms, std::string* err) {
+int SshAgent::pump_runner_locked(int wait_ms, std::string* err) { return pump_locked(runner_, wait_ms, err); }
+
+int SshAgent::pump_locked(ssh_channel runner, int wait_ms, std::string* err) {
   if (read_buf_.empty()) read_buf_.resize(64 * 1024);
   bool got = false;
   for (int is_stderr = 0; is_stderr < 2; ++is_stderr) {
     for (int i = 0; i < 8; ++i) {  // bounded, so stderr gets its turn
-      const int n = ssh_channel_read_nonblocking(runner_, read_buf_.data(), static_cast<uint32_t>(read_buf_.size()),
+      const int n = ssh_channel_read_nonblocking(runner, read_buf_.data(), static_cast<uint32_t>(read_buf_.size()),
                                                  is_stderr);
       if (n == SSH_ERROR) return kRunnerLost;
       if (n <= 0) break;
@@ -1019,10 +1009,79 @@ int SshAgent::pump_runner_locked(int wait_ms, std::string* err) {
   }
   if (session_dead(session_)) return kRunnerLost;
   if (got) return 0;
-  if (ssh_channel_is_eof(runner_) || ssh_channel_is_closed(runner_)) return kRunnerEnded;
+  if (ssh_channel_is_eof(runner) || ssh_channel_is_closed(runner)) return kRunnerEnded;
   pollfd pfd{ssh_get_fd(session_), POLLIN, 0};
   if (wait_ms > 0 && pfd.fd >= 0) ::poll(&pfd, 1, wait_ms);
   return 0;
+}
+
+void SshAgent::begin_runner_locked() {
+  if (runner_ || runner_boot_ || runner_missing_ || boot_failed_ || opts_.runner_perl.empty() || !session_ ||
+      session_dead(session_))
+    return;
+  ssh_channel ch = ssh_channel_new(session_);
+  if (!ch) return;
+  ssh_set_blocking(session_, 0);
+  const int rc = ssh_channel_open_session(ch);  // sends the request; SSH_AGAIN until answered
+  ssh_set_blocking(session_, 1);
+  if (rc != SSH_OK && rc != SSH_AGAIN) {
+    ssh_channel_free(ch);
+    boot_failed_ = true;
+    return;
+  }
+  runner_boot_ = ch;
+  boot_stage_ = 0;
+  boot_at_ = Clock::now();
+  frames_.clear();
+}
+
+bool SshAgent::advance_runner_locked(bool idle) {
+  auto give_up = [&](bool missing) {
+    // Never waited for: the next start is the ordinary one, which waits.
+    // A channel never opened has no remote id: closing it would send a
+    // CLOSE for the host's channel 0, which may be the running command's.
+    if (ssh_channel_is_open(runner_boot_)) ssh_channel_close(runner_boot_);
+    ssh_channel_free(runner_boot_);
+    runner_boot_ = nullptr;
+    frames_.clear();
+    boot_failed_ = true;
+    runner_missing_ = runner_missing_ || missing;
+    return false;
+  };
+  if (session_dead(session_)) {
+    if (idle) drop_session_locked();  // mid-command, the command's loop tells
+    return false;
+  }
+  ssh_set_blocking(session_, 0);
+  int rc = SSH_OK;
+  if (boot_stage_ == 0 && (rc = ssh_channel_open_session(runner_boot_)) == SSH_OK) {
+    boot_stage_ = 1;  // open: ask for the runner (the answer comes later)
+    rc = ssh_channel_request_exec(runner_boot_, runner_command(opts_.runner_perl).c_str());
+  } else if (boot_stage_ == 1) {
+    rc = ssh_channel_request_exec(runner_boot_, "");  // the answer, if in (the request was sent)
+  }
+  if (boot_stage_ == 1 && rc == SSH_OK) boot_stage_ = 2;
+  ssh_set_blocking(session_, 1);
+  if (rc == SSH_ERROR) return give_up(false);  // refused (MaxSessions, say): the ordinary start decides
+  if (boot_stage_ == 2) {
+    const int st = pump_locked(runner_boot_, 0, nullptr);
+    if (st == kRunnerLost) {
+      if (idle) drop_session_locked();
+      return false;
+    }
+    if (frames_.ready()) {
+      runner_ = runner_boot_;
+      runner_boot_ = nullptr;
+      runner_heard_ = Clock::now();
+      return true;
+    }
+    if (st == kRunnerEnded) return give_up(true);  // no perl there
+  }
+  if (Clock::now() - boot_at_ >= opts_.connect_timeout) {
+    ++runner_late_;
+    return give_up(false);
+  }
+  return false;
 }
 
 void SshAgent::start_runner_locked() {
@@ -1130,7 +1189,7 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
   const auto sent_at = Clock::now();
   const auto deadline = sent_at + cmd.timeout;
   const auto answer_within = opts_.connect_timeout;
-  bool started = false;
+  bool started = false, survived = false;
   long pgid = 0;
   Clock::time_point kill_sent{};
   // The runner gone or silent with the command started: stop the group over
@@ -1142,7 +1201,7 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
   std::string runner_err;
   for (;;) {
     std::string bad;
-    const Took took = take_frames(frames_, cmd, out, err, &r, &started, &pgid, &bad);
+    const Took took = take_frames(frames_, cmd, out, err, &r, &started, &pgid, &survived, &bad);
     if (took == Took::not_started) {  // nothing ran
       drop_runner_locked();
       runner_missing_ = true;
@@ -1155,6 +1214,10 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
       if (r.timed_out || r.stopped_by) {
         r.exit_code = -1;
         r.signal = 0;
+        // Members the runner could not stop (another user's): through sudo.
+        if (const std::string kill_err = survived ? kill_over_channel() : ""; !kill_err.empty())
+          r.error = why_stopped(r, cmd) + " and could not stop the command on " + where() + " (" + kill_err +
+                    "); it may still be running there";
       }
       return done();
     }

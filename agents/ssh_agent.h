@@ -107,6 +107,16 @@ class SshAgent : public Agent {
   // The runner: started on the session's first command (or probe), kept
   // for the session. Leaves runner_ null when the host cannot run it.
   void start_runner_locked();
+  // The same without waiting (after a host's runner_after-th command, while
+  // the caller records it): its channel is asked for now, its exec sent and
+  // its ready line read by advance_runner_locked at the next commands, which
+  // take channels meanwhile. Once one such start failed (refused, late, a
+  // session lost), starts are the waiting kind again.
+  void begin_runner_locked();
+  // Moves a background start on without waiting; true once the runner is
+  // ready (runner_ set). A runner that ends before ready means no perl.
+  // `idle`: no command runs, so a dead session may be dropped here.
+  bool advance_runner_locked(bool idle = true);
   void drop_runner_locked();
   // A runner idle for a while is asked whether it is there before a
   // command is sent: false (runner dropped) when it is gone or the host
@@ -135,6 +145,7 @@ class SshAgent : public Agent {
   // waiting up to `wait_ms` for the socket when nothing is there. 0, or
   // kRunnerLost (connection gone) or kRunnerEnded (the runner exited).
   int pump_runner_locked(int wait_ms, std::string* err);
+  int pump_locked(ssh_channel_struct* runner, int wait_ms, std::string* err);
   static constexpr int kRunnerLost = 1, kRunnerEnded = 2;
   void set_key_state(HostKeyStatus st, const std::string& fingerprint);
   // "main.db (10.0.0.5:22)"
@@ -148,6 +159,10 @@ class SshAgent : public Agent {
   ssh_channel_struct* spare_ = nullptr;  // asked for, maybe not answered yet; freed with session_
   std::chrono::steady_clock::time_point spare_at_;  // when spare_ was asked for
   ssh_channel_struct* runner_ = nullptr;  // freed with session_
+  ssh_channel_struct* runner_boot_ = nullptr;  // starting in the background; freed with session_
+  int boot_stage_ = 0;                         // 0 open asked, 1 exec asked, 2 exec granted
+  std::chrono::steady_clock::time_point boot_at_;
+  bool boot_failed_ = false;                   // then runner starts wait, as at first
   bool runner_missing_ = false;           // it would not start: use channels
   int runner_late_ = 0;                   // starts that were not ready in time
   int commands_ = 0;                      // run() calls so far

@@ -18,7 +18,9 @@ namespace {
 // EOF on stdin (the client went): exit at once, leaving a running command
 // alone (as sshd does), unless a stop is under way: that finishes first.
 // A stop: TERM to the group, then KILL once no live member is left
-// (zombies, which an init may reap late, do not count) or after 2 s.
+// (zombies, which an init may reap late, do not count) or after 2 s; "s\n"
+// before the end frame when live members remain 1 s after the KILL (another
+// user's, run_as: the client then stops them over a channel, through sudo).
 // Once the command ended, outputs still open (a background child holding
 // them) are let go 50 ms later, at the first moment nothing is there to
 // read, as a channel's were (a daemon that keeps writing does not hold the
@@ -48,6 +50,8 @@ sub group_alive { my $g = shift; opendir(my $d, '/proc') or return kill(0, -$g);
   for my $p (grep { /^\d+$/ } readdir $d) { open(my $f, '<', "/proc/$p/stat") or next;
     my $s = <$f>; close $f; $s =~ s/.*\) //s or next; my @f = split / /, $s;
     return 1 if $f[0] ne 'Z' && $f[2] == $g } 0 }
+sub survivors { my $g = shift; my $until = now() + 1;
+  while (group_alive($g)) { return 1 if now() >= $until; select(undef, undef, undef, 0.1) } 0 }
 sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
   pipe($ir, $iw) && pipe($or, $ow) && pipe($er, $ew) && pipe($sr, $sw) or return fail("cannot make pipes: $!");
   binmode $_ for $iw, $or, $er, $sr, $sw;
@@ -90,6 +94,7 @@ sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
     exit 0 if $eof && $killed;
     last if defined $status && (!%open || (!$read && $late)) && (!defined $term_at || $killed) }
   close $_ for values %open; close $w if $w;
+  put("s\n") if $killed && survivors($pid);
   put(($status & 127) ? 'x-1 ' . ($status & 127) . "\n" : 'x' . ($status >> 8) . " 0\n") }
 put("baton-runner 1\n");
 for (;;) { my ($op, $clen, $ilen) = split / /, line(); if ($op eq 'n') { put("y\n"); next }
@@ -176,6 +181,9 @@ std::optional<RunnerFrame> RunnerFrames::next(std::string* bad) {
     at_ = nl + 1;
   } else if (kind == 'y' && nl == at_ + 1) {
     f.kind = RunnerFrame::here;
+    at_ = nl + 1;
+  } else if (kind == 's' && nl == at_ + 1) {
+    f.kind = RunnerFrame::survived;
     at_ = nl + 1;
   } else {
     *bad = "an unknown frame";

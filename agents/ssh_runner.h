@@ -35,7 +35,8 @@ constexpr char kRunnerPing[] = "n\n";
 
 // One frame the runner writes on its stdout.
 struct RunnerFrame {
-  enum Kind { out, err, process, exit, failed, here } kind = out;
+  // survived: after a stop, live members of its group outlived the KILL
+  enum Kind { out, err, process, exit, failed, here, survived } kind = out;
   std::string data;        // out, err: the bytes; failed: why
   long pid = 0;            // process: the command's pid = its pgid
   long long start = 0;     // process: its start, ticks since boot (0: unknown)

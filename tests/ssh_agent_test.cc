@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -1121,22 +1123,51 @@ TEST_F(SshAgentTest, AStopAsTheCommandStartsStopsIt) {
 namespace baton {
 namespace {
 
-// By default a host's first two commands take channels of their own; the
-// runner starts with the third (a host that runs one or two commands never
-// pays for it).
-TEST_F(SshAgentTest, TheRunnerStartsWithAHostsThirdCommand) {
+// The runner starts in the background after a host's second command: the
+// commands meanwhile take channels, and once it is ready every command
+// runs in it, on the one connection.
+TEST_F(SshAgentTest, TheRunnerStartsInTheBackgroundAfterAHostsSecondCommand) {
   if (channels_only()) GTEST_SKIP() << "runner only";
   SshOptions o = options_for(sshd);
   o.runner_after = SshOptions{}.runner_after;
   SshAgent agent(o);
-  std::string parents;
-  for (int i = 0; i < 4; ++i) {
+  std::vector<std::string> parents;
+  const auto until = Clock::now() + 10s;
+  int after = 0;  // commands since the runner's first, up to 3
+  while (Clock::now() < until && after < 3) {
     CommandResult r = agent.run(command("cat /proc/$PPID/comm"));
     ASSERT_TRUE(r.completed()) << r.error;
+    parents.push_back(r.out);
+    if (after || r.out == "perl\n") ++after;
+  }
+  ASSERT_GE(parents.size(), 3u);
+  EXPECT_EQ(parents[0], "sshd\n");
+  EXPECT_EQ(parents[1], "sshd\n");
+  const auto first = std::find(parents.begin(), parents.end(), "perl\n");
+  ASSERT_NE(first, parents.end()) << "the runner never took over";
+  EXPECT_EQ(std::count(first, parents.end(), "sshd\n"), 0) << "a channel after the runner was ready";
+  EXPECT_EQ(agent.connects(), 1);
+}
+
+// Under MaxSessions 1 the background start is refused (the next command's
+// channel holds the one session, or the other way round): every command
+// still runs, and the runner then starts the waiting way.
+TEST_F(SshAgentTest, UnderMaxSessionsOneTheRunnerStillStarts) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  ASSERT_EQ(restart_with_max_sessions(sshd, 1), "");
+  SshOptions o = options_for(sshd);
+  o.runner_after = SshOptions{}.runner_after;
+  SshAgent agent(o);
+  std::string parents;
+  for (int i = 0; i < 6; ++i) {
+    CommandResult r = agent.run(command("cat /proc/$PPID/comm"));
+    ASSERT_TRUE(r.completed()) << i << ": " << r.error;
     parents += r.out;
   }
-  EXPECT_EQ(parents, "sshd\nsshd\nperl\nperl\n");
-  EXPECT_EQ(agent.connects(), 1);
+  EXPECT_EQ(parents.substr(0, 10), "sshd\nsshd\n");
+  EXPECT_NE(parents.find("perl\n"), std::string::npos) << parents;
+  EXPECT_EQ(parents.substr(parents.size() - 5), "perl\n") << parents;
+  EXPECT_LE(agent.connects(), 2);
 }
 
 }  // namespace
@@ -1189,6 +1220,53 @@ TEST_F(SshAgentTest, ARunnerThatCannotStartCommandsIsGivenUpForChannels) {
     ASSERT_TRUE(r.completed()) << i << ": " << r.error;
     EXPECT_EQ(r.out, "sshd\n") << i;
   }
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// A timed-out command whose processes run as another user (run_as through
+// sudo): the login user's kill cannot reach them. Baton stops them through
+// sudo when the rule allows /bin/sh (as run_as needs), and otherwise says
+// it could not stop the command, never "killed". Root only (sudoers).
+TEST_F(SshAgentTest, ATimedOutCommandOfAnotherUserIsStoppedThroughSudoOrNotCalledStopped) {
+  if (::geteuid() != 0 || sshd.user() != "batontest") GTEST_SKIP() << "needs root and the user batontest";
+  // Its own user in each mode: the two modes run at once under ctest -j.
+  const std::string user = channels_only() ? "sys" : "daemon";
+  const std::string rule = "/etc/sudoers.d/baton-ssh-agent-test-" + user;
+  struct Cleanup {
+    std::string rule, user;
+    ~Cleanup() {
+      std::remove(rule.c_str());
+      std::system(("pkill -KILL -u " + user + " -f 'sleep 3[01]' 2>/dev/null").c_str());
+    }
+  } cleanup{rule, user};
+  auto allow = [&](const std::string& commands) {
+    std::ofstream(rule) << "batontest ALL=(" << user << ") NOPASSWD: " << commands << "\n";
+    ASSERT_EQ(::chmod(rule.c_str(), 0440), 0);
+  };
+  auto sleeping = [&] { return std::system(("pgrep -u " + user + " -f 'sleep 3[01]' >/dev/null").c_str()) == 0; };
+  // sudo passes the TERM on to the shell it started, not to the shell's
+  // child: the sleep is left, the other user's, in the command's group.
+  allow("/usr/bin/env");  // it may start the command, not stop it
+  SshAgent agent(options_for(sshd));
+  CommandResult r = agent.run(command("sudo -n -u " + user + " /usr/bin/env sh -c 'sleep 31; true'", 1s));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_NE(r.error.find("timed out after 1000 ms and could not stop the command on main.db"), std::string::npos)
+      << r.error;
+  EXPECT_NE(r.error.find("outlived the kill"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("it may still be running there"), std::string::npos) << r.error;
+  EXPECT_TRUE(sleeping());
+  std::system(("pkill -KILL -u " + user + " -f 'sleep 3[01]'").c_str());
+  allow("/usr/bin/env, /bin/sh");
+  r = agent.run(command("sudo -n -u " + user + " /usr/bin/env sh -c 'sleep 30; true'", 1s));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.error, "");
+  for (int i = 0; i < 50 && sleeping(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(sleeping()) << "the command of another user outlived the kill";
 }
 
 }  // namespace
