@@ -159,10 +159,17 @@ class Executor {
   std::string still_running();
   // Before `step` or its undo starts on `host`: "" when no earlier attempt
   // of it may still run there; else why not and what to do.
-  std::string clear_to_start(const std::string& step, const std::string& host);
+  // `undo`: for the step's undo (the advice is then to resume --rollback).
+  std::string clear_to_start(const std::string& step, const std::string& host, bool undo = false);
   // An attempt ended: unsettled when its command's end was not seen.
   void note_attempt_end(const RunState::Process& p, bool may_still_run);
   std::vector<RunState::Process> unsettled_copy();
+  // At a fresh start, what earlier runs may have left running (carried in
+  // RunState::unsettled): why not to start ("" when none is known to run);
+  // those the host cannot tell about are journaled again and kept.
+  std::string left_running();
+  // For the closing message: what may still run, or "".
+  std::string unsettled_note();
   const Host* host_named(const std::string& label) const;
 
   // -- steps (steps.cc)

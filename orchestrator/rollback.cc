@@ -66,7 +66,7 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     const Host* h = host_named(label);
     if (!h) continue;
     // Never beside the step it undoes, or an earlier try of this undo.
-    if (std::string busy = clear_to_start(s.id, label); !busy.empty()) {
+    if (std::string busy = clear_to_start(s.id, label, true); !busy.empty()) {
       *why = "undo of step " + s.id + " not started on " + label + ": " + busy;
       return false;
     }

@@ -138,7 +138,24 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       return false;
     }
     if (std::string busy = clear_to_start(s.id, h.label()); !busy.empty()) {
-      *why = busy;
+      // Not started, so the step failed; what still runs of it may have acted.
+      RunEvent fin{EventKind::step_finished};
+      fin.phase = std::string(name(s.phase));
+      fin.step = s.id;
+      fin.host = h.label();
+      fin.attempt = a;
+      fin.max_attempts = max;
+      fin.status = "failed";
+      fin.uncertain = fin.may_still_run = true;
+      fin.reason = "not started: " + busy;
+      fin.hint = s.hint;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_.uncertain.insert(s.id);
+        state_.failed.insert(s.id);
+      }
+      emit(fin);
+      *why = fin.reason;
       return false;
     }
     RunEvent st{EventKind::step_started};

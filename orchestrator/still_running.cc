@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "orchestrator/executor.h"
+#include "orchestrator/suggest.h"
 
 namespace baton {
 namespace {
@@ -13,18 +14,34 @@ namespace {
 // (same start time, so not a reused pid) the step runs. Members left after
 // it ended are daemons the step started (an application), not the step.
 constexpr const char* kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS
-if read -r l </proc/$P/stat 2>/dev/null; then
+if [ ! -r /proc/self/stat ]; then
+  # No /proc (another system, hidepid): a live pid may be a reused one.
+  if kill -0 "$P" 2>/dev/null; then echo "baton-check: unknown"; else echo "baton-check: gone"; fi
+  exit 0
+fi
+if read -r l 2>/dev/null </proc/$P/stat; then
   h=${l%')'*}
   set -- ${l#"$h) "}
-  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo running; exit 0; fi
+  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo "baton-check: running"; exit 0; fi
 fi
-echo gone)";
+echo "baton-check: gone")";
+
+// The check's answer: its last tagged line (a login shell may print first).
+std::string check_answer(const std::string& out) {
+  constexpr std::string_view tag = "baton-check: ";
+  const size_t at = out.rfind(tag);
+  if (at == std::string::npos || (at > 0 && out[at - 1] != '\n')) return {};
+  const size_t from = at + tag.size();
+  return out.substr(from, out.find('\n', from) - from);
+}
 
 std::string what(const RunState::Process& p) { return (p.undo ? "the undo of step " : "step ") + p.step; }
 
-std::string how_to_stop(const RunState::Process& p) {
+// `then`: what the operator runs once it ended.
+std::string how_to_stop(const RunState::Process& p, const std::string& then) {
   const std::string g = std::to_string(p.pgid);
-  return "wait for it to end, or stop it (kill -TERM -" + g + " on " + p.host + "), then resume";
+  return "wait for it to end, or stop it (kill -TERM -" + g + " on " + p.host +
+         ", as root if it runs as another user), then " + then;
 }
 
 }  // namespace
@@ -44,11 +61,15 @@ Executor::Ended Executor::process_ended(const RunState::Process& p, std::string*
   c.vars = {{"BATON_CHECK_PGID", std::to_string(p.pgid)}, {"BATON_CHECK_TICKS", std::to_string(p.start_ticks)}};
   c.timeout = std::chrono::seconds(10);
   CommandResult r = agents_.run(*h, c);
-  const std::string said = r.out.substr(0, r.out.find('\n'));
+  const std::string said = check_answer(r.out);
   if (said == "gone") return Ended::yes;
   if (said == "running") return Ended::no;
   const CommandResult shown = masked(r);
-  *detail = shown.error.empty() ? tail_lines(shown.err, 1) : shown.error;
+  *detail = said == "unknown" ? "the host has no /proc to tell its start time, and a process " +
+                                    std::to_string(p.pgid) + " runs there"
+            : !shown.error.empty() ? shown.error
+            : !shown.err.empty()   ? tail_lines(shown.err, 1)
+                                   : "the check printed no answer";
   return Ended::unknown;
 }
 
@@ -59,7 +80,7 @@ std::string Executor::still_running() {
     if (e == Ended::yes) continue;
     const std::string why = e == Ended::no ? "is still running" : "may still be running (cannot tell: " + detail + ")";
     return what(p) + " of the stopped run " + why + " on " + p.host + " (process group " + std::to_string(p.pgid) +
-           "): " + how_to_stop(p);
+           "): " + how_to_stop(p, "resume");
   }
   // Unsettled ones: a rerun checks again on its own host before it starts,
   // so only what is known to run stops the resume here (a host that cannot
@@ -67,10 +88,47 @@ std::string Executor::still_running() {
   for (const RunState::Process& p : unsettled_copy()) {
     std::string detail;
     if (process_ended(p, &detail) != Ended::no) continue;
-    return "an attempt of " + what(p) + " lost its connection and still runs on " + p.host + " (process group " +
-           std::to_string(p.pgid) + "): " + how_to_stop(p);
+    return "an attempt of " + what(p) + " ended without Baton seeing its command end, and it still runs on " +
+           p.host + " (process group " + std::to_string(p.pgid) + "): " + how_to_stop(p, "resume");
   }
   return {};
+}
+
+std::string Executor::left_running() {
+  for (const RunState::Process& p : unsettled_copy()) {
+    std::string detail;
+    const Ended e = process_ended(p, &detail);
+    if (e == Ended::no)
+      return "an attempt of " + what(p) + " in an earlier run ended without Baton seeing its command end, and it still "
+             "runs on " + p.host + " (process group " + std::to_string(p.pgid) + "): " +
+             how_to_stop(p, "run this again");
+    if (e == Ended::yes) {
+      note_attempt_end(p, false);
+      continue;
+    }
+    // Cannot tell now: this run's journal keeps it, and the step checks
+    // again before it starts there.
+    RunEvent carried{EventKind::step_process};
+    if (const Step* s = find_step(p.step)) carried.phase = std::string(name(s->phase));
+    carried.step = p.step;
+    carried.host = p.host;
+    carried.pgid = p.pgid;
+    carried.start_ticks = p.start_ticks;
+    carried.rollback = p.undo;
+    carried.reason = "left by an earlier run; may still be running (cannot tell: " + detail + ")";
+    emit(carried);
+  }
+  return {};
+}
+
+std::string Executor::unsettled_note() {
+  std::string list;
+  for (const RunState::Process& p : unsettled_copy())
+    list += std::string(list.empty() ? "" : "; ") + what(p) + " on " + p.host + " (process group " +
+            std::to_string(p.pgid) + ")";
+  if (list.empty()) return {};
+  return "May still be running, its end not seen: " + list +
+         ". Nothing starts beside it: Baton checks on its host before it runs there again.";
 }
 
 std::vector<RunState::Process> Executor::unsettled_copy() {
@@ -78,7 +136,7 @@ std::vector<RunState::Process> Executor::unsettled_copy() {
   return state_.unsettled;
 }
 
-std::string Executor::clear_to_start(const std::string& step, const std::string& host) {
+std::string Executor::clear_to_start(const std::string& step, const std::string& host, bool undo) {
   for (const RunState::Process& p : unsettled_copy()) {
     if (p.step != step || p.host != host) continue;
     std::string detail;
@@ -90,7 +148,8 @@ std::string Executor::clear_to_start(const std::string& step, const std::string&
     const std::string state =
         e == Ended::no ? "it is still running there" : "it may still be running there (cannot tell: " + detail + ")";
     return "an earlier attempt of " + what(p) + " on " + host + " ended without Baton seeing its command end, and " +
-           state + " (process group " + std::to_string(p.pgid) + "): not started again beside it; " + how_to_stop(p);
+           state + " (process group " + std::to_string(p.pgid) + "): not started beside it; " +
+           how_to_stop(p, "`baton resume " + runbook_words(rb_.path) + (undo ? " --rollback`" : "`"));
   }
   return {};
 }

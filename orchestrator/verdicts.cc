@@ -87,7 +87,10 @@ RunResult Executor::conclude(Machine& m) {
     code = failure_.refused ? 4 : (fp == Phase::preflight ? 3 : 1);
     msg = op + " failed";
     if (fp) msg += " in " + std::string(name(*fp));
-    msg += ": " + (failure_.why.empty() ? "the run was stopped" : failure_.why) + ".";
+    msg += ": " + (!failure_.why.empty()          ? failure_.why
+                   : !failure_.rollback_why.empty() ? std::string("its rollback did not finish")
+                                                    : std::string("the run was stopped")) +
+           ".";
     if (!failure_.hint.empty()) msg += "\nhint: " + failure_.hint;
     if (!failure_.rollback_why.empty())
       msg += "\nThe rollback " + std::string(failure_.rollback_refused ? "was refused" : "stopped") + ": " +
@@ -119,6 +122,7 @@ RunResult Executor::conclude(Machine& m) {
   } else {
     msg = op + " ended " + st + (failure_.why.empty() ? "" : ": " + failure_.why);
   }
+  if (std::string left = unsettled_note(); !left.empty()) msg += "\n" + left;
   RunResult res = finish(m, code, msg);
   RunEvent e{EventKind::run_finished};
   e.status = st;

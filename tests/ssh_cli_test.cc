@@ -281,8 +281,9 @@ long remote_pgid(const std::string& state, const std::string& step) {
   return 0;
 }
 
-// [ssh] runner: by default the runner starts a host's commands from the
-// third on; `false` gives each its own channel (sshd starts it).
+// [ssh] runner: by default the runner starts in the background after a
+// host's second command and takes over once ready (here during the third,
+// which waits); `false` gives each its own channel (sshd starts it).
 TEST_F(SshCli, RunnerFalseGivesEachCommandAChannelOfItsOwn) {
   const char* step = R"toml(
 [[step]]
@@ -296,6 +297,12 @@ id = "second"
 phase = "preflight"
 on = "target"
 run = 'true'
+
+[[step]]
+id = "third"
+phase = "preflight"
+on = "target"
+run = 'sleep 0.5'
 
 [[step]]
 id = "parent"
@@ -398,7 +405,8 @@ sleep 3
   ASSERT_TRUE(group_alive(pgid));
   CommandResult busy = baton_cmd("resume", rb);
   EXPECT_EQ(busy.exit_code, 1) << busy.out << busy.err;
-  EXPECT_NE(busy.err.find("an attempt of step cut lost its connection and still runs on dr.db (process group " +
+  EXPECT_NE(busy.err.find("an attempt of step cut ended without Baton seeing its command end, and it still runs on "
+                          "dr.db (process group " +
                           std::to_string(pgid) + ")"),
             std::string::npos)
       << busy.err;

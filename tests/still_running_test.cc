@@ -20,7 +20,7 @@ bool is_check(const Command& c) {
 
 // "work" loses its connection on its first try, after its group 4242 started.
 struct Lost : Harness {
-  std::string check_says = "running\n";  // what the host answers the check
+  std::string check_says = "baton-check: running\n";  // what the host answers the check
   bool check_unreachable = false;
   Lost() {
     world.respond([this](const std::string&, const Command& c, int attempt) {
@@ -72,24 +72,70 @@ TEST(StillRunning, ARetryIsNotStartedBesideAnAttemptThatLostItsConnection) {
   RunResult r = h.run(rb, Operation::switchover);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(h.ran("work"), 1u);  // no second copy
-  EXPECT_NE(r.message.find("an earlier attempt of step work on dr.db ended without Baton seeing its command end, "
-                           "and it is still running there (process group 4242): not started again beside it; "
-                           "wait for it to end, or stop it (kill -TERM -4242 on dr.db), then resume"),
+  EXPECT_NE(r.message.find("not started: an earlier attempt of step work on dr.db ended without Baton seeing its "
+                           "command end, and it is still running there (process group 4242): not started beside it; "
+                           "wait for it to end, or stop it (kill -TERM -4242 on dr.db, as root if it runs as another "
+                           "user), then `baton resume rb.toml`"),
             std::string::npos)
       << r.message;
+  // The attempt that lost its connection, then the one refused: the step's
+  // last word is a failure that may have acted, so a rollback undoes it.
   auto fin = h.sink.finished_of("work");
-  ASSERT_EQ(fin.size(), 1u);
+  ASSERT_EQ(fin.size(), 2u);
+  EXPECT_EQ(fin[0].status, "retry");
   EXPECT_TRUE(fin[0].may_still_run);
   EXPECT_NE(fin[0].reason.find("connection lost to dr.db while running the command; it may still be running there "
                                "(process group 4242)"),
             std::string::npos)
       << fin[0].reason;
+  EXPECT_EQ(fin[1].status, "failed");
+  EXPECT_EQ(fin[1].attempt, 2);
+  EXPECT_TRUE(fin[1].uncertain);
+  EXPECT_TRUE(fin[1].may_still_run);
+  RunState st = resume_state(h.sink, kInitial);
+  EXPECT_EQ(st.failed, std::set<std::string>{"work"});
+  EXPECT_EQ(st.uncertain, std::set<std::string>{"work"});
+  ASSERT_EQ(st.unsettled.size(), 1u);
+  EXPECT_EQ(st.unsettled[0].pgid, 4242);
+}
+
+// A retry refused after a lost connection, and on_failure = "rollback": the
+// undo of the step before it must not run while the step may (the undo of
+// the step itself waits for it too); the run is not called rolled back.
+TEST(StillRunning, ARefusedRetryStopsTheRollbackBeforeItsUndo) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "before"
+phase = "quiesce"
+on = "source"
+run = "before"
+undo = "unbefore"
+
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+undo = "unwork"
+retries = 2
+retry_delay = "0s"
+on_failure = "rollback"
+)");
+  Lost h;
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(h.ran("work"), 1u);
+  EXPECT_EQ(h.ran("unwork"), 0u);
+  EXPECT_EQ(h.ran("unbefore"), 0u);
+  EXPECT_NE(r.message.find("The rollback stopped: undo of step work not started on dr.db"), std::string::npos)
+      << r.message;
+  EXPECT_NE(r.message.find("then `baton resume rb.toml --rollback`"), std::string::npos) << r.message;
 }
 
 TEST(StillRunning, ARetryGoesOnOnceTheHostSaysTheAttemptEnded) {
   LOAD_RUNBOOK(rb, kRetried);
   Lost h;
-  h.check_says = "gone\n";
+  h.check_says = "baton-check: gone\n";
   RunResult r = h.run(rb, Operation::switchover);
   EXPECT_EQ(r.exit_code, 0) << r.message;
   EXPECT_EQ(h.ran("work"), 2u);
@@ -97,6 +143,29 @@ TEST(StillRunning, ARetryGoesOnOnceTheHostSaysTheAttemptEnded) {
   ASSERT_EQ(fin.size(), 2u);
   EXPECT_TRUE(fin[0].may_still_run);
   EXPECT_FALSE(fin[1].may_still_run);
+}
+
+// A login shell may print before the answer (a channel runs it): the
+// check reads its own tagged line, wherever it is.
+TEST(StillRunning, WhatALoginShellPrintsBeforeTheAnswerIsNotTheAnswer) {
+  LOAD_RUNBOOK(rb, kRetried);
+  Lost h;
+  h.check_says = "Welcome to dr.db\nbaton-check: running, or so says the motd\nbaton-check: gone\n";
+  EXPECT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  EXPECT_EQ(h.ran("work"), 2u);
+}
+
+// A host without /proc cannot tell a reused pid from the attempt: unknown,
+// never "gone".
+TEST(StillRunning, AHostWithoutProcCannotSayItEnded) {
+  LOAD_RUNBOOK(rb, kRetried);
+  Lost h;
+  h.check_says = "baton-check: unknown\n";
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(h.ran("work"), 1u);
+  EXPECT_NE(r.message.find("cannot tell: the host has no /proc to tell its start time, and a process 4242 runs there"),
+            std::string::npos)
+      << r.message;
 }
 
 TEST(StillRunning, AHostThatCannotSayRefusesTheRetryToo) {
@@ -153,11 +222,12 @@ run = "work"
   RunResult busy = h.resume(rb);
   EXPECT_EQ(busy.exit_code, 1) << busy.message;
   EXPECT_EQ(busy.message,
-            "an attempt of step work lost its connection and still runs on dr.db (process group 4242): wait for it "
-            "to end, or stop it (kill -TERM -4242 on dr.db), then resume");
+            "an attempt of step work ended without Baton seeing its command end, and it still runs on dr.db (process "
+            "group 4242): wait for it to end, or stop it (kill -TERM -4242 on dr.db, as root if it runs as another "
+            "user), then resume");
   EXPECT_EQ(h.ran("work"), 1u);
   // Ended: the step runs again, and its end is seen this time.
-  h.check_says = "gone\n";
+  h.check_says = "baton-check: gone\n";
   RunResult r = h.resume(rb);
   EXPECT_EQ(r.exit_code, 0) << r.message;
   EXPECT_EQ(h.ran("work"), 2u);
@@ -178,9 +248,68 @@ run = "work"
   RunResult r = h.resume(rb);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(h.ran("work"), 1u);
-  EXPECT_NE(r.message.find("step work failed on dr.db (fake:dr.db): an earlier attempt of step work on dr.db"),
+  EXPECT_NE(r.message.find("step work failed on dr.db (fake:dr.db): not started: an earlier attempt of step work on dr.db"),
             std::string::npos)
       << r.message;
+}
+
+// A run that went on (on_failure = "continue") says what may still run.
+TEST(StillRunning, ARunThatWentOnSaysWhatMayStillRun) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+on_failure = "continue"
+)");
+  Lost h;
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_NE(r.message.find("May still be running, its end not seen: step work on dr.db (process group 4242)"),
+            std::string::npos)
+      << r.message;
+}
+
+// The next operation inherits what the last run may have left running: it
+// refuses while that is known to run, carries it when the host cannot
+// tell, and forgets it once ended.
+TEST(StillRunning, TheNextRunChecksWhatTheLastOneLeft) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "work"
+phase = "stop_replication"
+on = "target"
+run = "work"
+on_failure = "continue"
+)");
+  Lost h;
+  EXPECT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
+  auto next = [&](Operation op) {
+    RunState st = fresh(kInitial);
+    st.unsettled = resume_state(h.sink, kInitial).unsettled;
+    Executor ex(rb, op, h.pool, h.sink, h.opts);
+    return ex.run(st);
+  };
+  RunResult busy = next(Operation::switchover);
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_EQ(busy.message,
+            "an attempt of step work in an earlier run ended without Baton seeing its command end, and it still runs "
+            "on dr.db (process group 4242): wait for it to end, or stop it (kill -TERM -4242 on dr.db, as root if it "
+            "runs as another user), then run this again. Nothing was changed.");
+  EXPECT_EQ(h.ran("work"), 1u);
+  h.check_unreachable = true;
+  RunResult carried = next(Operation::switchover);
+  EXPECT_EQ(h.ran("work"), 1u);  // refused where it would have run
+  EXPECT_NE(carried.message.find("May still be running, its end not seen: step work on dr.db"), std::string::npos)
+      << carried.message;
+  EXPECT_EQ(resume_state(h.sink, kInitial).unsettled.size(), 1u);  // journaled again
+  h.check_unreachable = false;
+  h.check_says = "baton-check: gone\n";
+  RunResult r = next(Operation::switchover);
+  EXPECT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_EQ(h.ran("work"), 2u);
+  EXPECT_EQ(r.message.find("May still be running"), std::string::npos) << r.message;
 }
 
 TEST(StillRunning, AnEndSeenClearsTheProcessAndAnUndoInFlightIsKept) {

@@ -97,6 +97,8 @@ int run_operation(const Options& o, Operation op) {
   }
   RunState st;
   st.roles = dir.load_roles(initial_roles(rb));
+  // What the last run may have left running goes on being checked.
+  if (has_last) st.unsettled = rebuild_state(read_journal(journal_path(dir.path(), last.id)).records, st.roles).unsettled;
   return execute(o, rb, op, dir, id, std::move(st), std::nullopt);
 }
 
