@@ -43,6 +43,9 @@ struct CommandResult {
   // Set when the command could not be run or its outcome is unknown
   // ("connection lost", "authentication failed ..."): never a success.
   std::string error;
+  // A kill was tried and failed (members of the group may live on, even
+  // with the group's first process gone): anything of the group counts.
+  bool kill_failed = false;
 
   bool completed() const { return error.empty() && !timed_out && !stopped_by && signal == 0; }
 };

@@ -282,10 +282,12 @@ CommandResult LocalAgent::run(const Command& cmd) {
   if (!exited) ::waitpid(pid, &status, 0);
   if (killed) ::kill(-pid, SIGKILL);  // Stragglers of the group, if any.
   if (killed) {
-    if (const std::string left = stop_survivors(pid); !left.empty())
+    if (const std::string left = stop_survivors(pid); !left.empty()) {
+      r.kill_failed = true;
       r.error = std::string(r.stopped_by ? "stopped by signal " + std::to_string(r.stopped_by)
                                          : "timed out after " + std::to_string(cmd.timeout.count()) + " ms") +
                 " and could not stop the command (" + left + "); it may still be running";
+    }
   }
   if (pfd >= 0) ::close(pfd);
   if (vars_fd >= 0) ::close(vars_fd);

@@ -742,8 +742,20 @@ std::string SshAgent::kill_remote_locked(long pgid) {
   ssh_channel k = ssh_channel_new(session_);
   if (!k) return ssh_get_error(session_);
   std::string err;
-  if (ssh_channel_open_session(k) != SSH_OK ||
-      ssh_channel_request_exec(k, remote.c_str()) != SSH_OK) {
+  int opened = ssh_channel_open_session(k);
+  if (opened != SSH_OK && !session_dead(session_) && free_extra_channels_locked()) {
+    // Refused (MaxSessions): the next command's channel or a runner still
+    // starting held the slots. They are let go; sshd frees a slot once the
+    // process behind it is gone, so ask again for up to a second.
+    for (int i = 0; i < 20 && opened != SSH_OK && !session_dead(session_); ++i) {
+      ssh_channel_free(k);
+      std::this_thread::sleep_for(milliseconds(50));
+      k = ssh_channel_new(session_);
+      if (!k) return ssh_get_error(session_);
+      opened = ssh_channel_open_session(k);
+    }
+  }
+  if (opened != SSH_OK || ssh_channel_request_exec(k, remote.c_str()) != SSH_OK) {
     err = ssh_get_error(session_);
     // A host that went quiet times out (SSH_AGAIN) with no error text: the
     // kill was not delivered all the same.
@@ -760,9 +772,32 @@ std::string SshAgent::kill_remote_locked(long pgid) {
   return err;
 }
 
+bool SshAgent::free_extra_channels_locked() {
+  const bool freed = spare_ || runner_boot_ || runner_;
+  drop_runner_locked();  // idle here (the command is on a channel, or ended): started again when due
+  if (runner_boot_) {
+    frames_.clear();      // the boot's (no runner_ while it starts)
+    boot_failed_ = true;  // the next start waits, as at first
+  }
+  for (ssh_channel* c : {&spare_, &runner_boot_}) {
+    if (!*c) continue;
+    if (ssh_channel_is_open(*c)) ssh_channel_close(*c);
+    ssh_channel_free(*c);
+    *c = nullptr;
+  }
+  return freed;
+}
+
 CommandResult SshAgent::run(const Command& cmd) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto start = Clock::now();
+  // Queued behind another command of this host while Baton was asked to
+  // stop: it never starts.
+  if (const int stop = cmd.stop ? cmd.stop->load() : 0) {
+    CommandResult r;
+    r.error = "not started on " + where() + ": Baton was stopped by signal " + std::to_string(stop);
+    return r;
+  }
   if (std::optional<CommandResult> r = run_with_runner_locked(cmd, start)) return *r;
   return run_on_channel_locked(cmd, start);
 }
@@ -951,6 +986,7 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
     close_streams();
     r.exit_code = -1;
     const std::string why = why_stopped(r, cmd);
+    r.kill_failed = !kill_err.empty();
     if (!kill_err.empty())
       r.error = why + " and could not stop the command on " + where() + " (" + kill_err +
                 "); it may still be running there";
@@ -1078,8 +1114,9 @@ bool SshAgent::advance_runner_locked(bool idle) {
     if (st == kRunnerEnded) return give_up(true);  // no perl there
   }
   if (Clock::now() - boot_at_ >= opts_.connect_timeout) {
-    ++runner_late_;
-    return give_up(false);
+    // Not ready in a connect timeout, in the background: a waiting start
+    // would stall a step as long, so channels from now on.
+    return give_up(true);
   }
   return false;
 }
@@ -1215,9 +1252,11 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
         r.exit_code = -1;
         r.signal = 0;
         // Members the runner could not stop (another user's): through sudo.
-        if (const std::string kill_err = survived ? kill_over_channel() : ""; !kill_err.empty())
+        if (const std::string kill_err = survived ? kill_over_channel() : ""; !kill_err.empty()) {
+          r.kill_failed = true;
           r.error = why_stopped(r, cmd) + " and could not stop the command on " + where() + " (" + kill_err +
                     "); it may still be running there";
+        }
       }
       return done();
     }
@@ -1250,6 +1289,7 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
       r.exit_code = -1;
       if (kill_err.empty()) return done();
       const std::string why = why_stopped(r, cmd);
+      r.kill_failed = true;
       r.error = why + " and could not stop the command on " + where() + " (the runner gave no answer within " +
                 std::to_string(kRunnerKillAnswer.count()) + " ms, then " + kill_err + "); it may still be running there";
       drop_session_locked();
@@ -1269,7 +1309,9 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
       // retry or an undo.
       r.exit_code = -1;
       drop_runner_locked();
-      r.error = runner_ended_why(runner_err, started, started ? kill_over_channel() : "");
+      const std::string kill_err = started ? kill_over_channel() : "";
+      r.kill_failed = !kill_err.empty();
+      r.error = runner_ended_why(runner_err, started, kill_err);
       if (session_ && session_dead(session_)) drop_session_locked();
       return done();
     }

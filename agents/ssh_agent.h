@@ -104,6 +104,10 @@ class SshAgent : public Agent {
   // nullptr (ssh_get_error says why) when the session cannot give one.
   ssh_channel_struct* open_channel_locked();
   std::string kill_remote_locked(long pgid);
+  // Lets go of the spare channel and the runner, started or starting (a
+  // kill needs the slot under MaxSessions); true when there was one. Only
+  // while the runner runs nothing.
+  bool free_extra_channels_locked();
   // The runner: started on the session's first command (or probe), kept
   // for the session. Leaves runner_ null when the host cannot run it.
   void start_runner_locked();

@@ -91,6 +91,7 @@ JsonValue to_json_value(const RunEvent& e) {
   if (e.rollback) o["rollback"] = true;
   if (e.uncertain) o["uncertain"] = true;
   if (e.may_still_run) o["may_still_run"] = true;
+  if (e.kill_failed) o["kill_failed"] = true;
   return o;
 }
 }  // namespace

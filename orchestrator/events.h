@@ -69,6 +69,10 @@ struct RunEvent {
   // step_finished: the command's end was not seen (connection lost, kill
   // failed) after it started (pgid known): it may still run there.
   bool may_still_run = false;
+  // step_finished, step_process: a kill of it failed, so any live member
+  // of its group may be it. step_process with status "ended": the host
+  // said it ended.
+  bool kill_failed = false;
   long pgid = 0;            // step_process
   long long start_ticks = 0;
   long long time_ms = 0;  // wall clock, ms since the epoch (set by emit)

@@ -331,6 +331,7 @@ std::optional<RunResult> Executor::begin_fresh(Machine& m) {
   RoleCheck rc = check_roles(state_.roles, opts_.stored_roles, o, rb_.path);
   state_.roles = state_.roles_at_start = rc.roles;
   emit_started();
+  carry_unsettled();
   emit_probes(o, "at the start");
   if (int sig = stopping())
     return refuse(m, 128 + sig, "stopped by signal " + std::to_string(sig) + " before anything ran. Nothing was changed.");

@@ -59,6 +59,9 @@ struct RunState {
     long pgid = 0;
     long long start_ticks = 0;
     bool undo = false;  // the step's undo command, not the step
+    // A kill of it failed: any live member of the group counts, not only
+    // its first process (which the kill may have ended).
+    bool whole_group = false;
   };
   std::vector<Process> in_flight_processes;
   // Attempts that ended without their command's end seen (connection lost,
@@ -168,6 +171,11 @@ class Executor {
   // RunState::unsettled): why not to start ("" when none is known to run);
   // those the host cannot tell about are journaled again and kept.
   std::string left_running();
+  // Journals what earlier runs may have left running, so that a run that
+  // stops or is refused early keeps it for the next one.
+  void carry_unsettled();
+  // The host said `p` ended: forgotten here and in the journal.
+  void settle(const RunState::Process& p);
   // For the closing message: what may still run, or "".
   std::string unsettled_note();
   const Host* host_named(const std::string& label) const;
@@ -263,6 +271,12 @@ Vars with_host(Vars v, const Host& h);
 // verdict comes from `r`; the words quote `shown` (the masked output).
 std::string check_expectations(const Step& s, const CommandResult& r, const CommandResult& shown);
 std::string check_expectations(const Step& s, const CommandResult& r);
+
+// The /bin/sh script that asks a host whether a step's process still runs:
+// BATON_CHECK_PGID (its group), BATON_CHECK_TICKS (its start, 0: unknown),
+// BATON_CHECK_GROUP (1: any live member of the group counts). Prints
+// "baton-check: running|gone|unknown" on a line of its own.
+const char* process_check_script();
 
 // What a failure's words add when the command may still run (its process
 // group), or "" when its end was seen.

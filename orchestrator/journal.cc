@@ -254,14 +254,19 @@ RunState rebuild_state(const std::vector<Json>& records, const Roles& roles_now)
     }
     if (ev == "step_process") {
       const bool undo = j.flag("rollback");
-      processes[{j.str("step"), j.str("host"), undo}] = {j.str("step"), j.str("host"),
-                                                         static_cast<long>(j.num("pgid")), j.num("start_ticks"), undo};
+      const auto key = std::make_tuple(j.str("step"), j.str("host"), undo);
+      if (j.str("status") == "ended") processes.erase(key);  // the host said so
+      else
+        processes[key] = {j.str("step"), j.str("host"), static_cast<long>(j.num("pgid")), j.num("start_ticks"), undo,
+                          j.flag("kill_failed")};
       continue;
     }
     if (ev != "step_started" && ev != "step_finished") continue;
     const std::string step = j.str("step"), host = j.str("host");
     // A new attempt reports its own process; an end that was seen ends it.
-    if (ev == "step_started" || !j.flag("may_still_run")) processes.erase({step, host, j.flag("rollback")});
+    const auto key = std::make_tuple(step, host, j.flag("rollback"));
+    if (ev == "step_started" || !j.flag("may_still_run")) processes.erase(key);
+    else if (auto p = processes.find(key); p != processes.end() && j.flag("kill_failed")) p->second.whole_group = true;
     if (j.flag("rollback")) {
       undo_status[step][host] = ev == "step_finished" ? j.str("status") : "started";
       st.undo_started = true;

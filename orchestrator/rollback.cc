@@ -96,6 +96,7 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     };
     const CommandResult r = agents_.run(*h, c);
     const bool may_still_run = proc.pgid > 0 && !r.error.empty();
+    proc.whole_group = r.kill_failed;
     note_attempt_end(proc, may_still_run);
     const CommandResult shown = masked(r);
     std::string fail = !r.error.empty() ? shown.error + still_there(shown.error, proc, may_still_run)
@@ -106,6 +107,7 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     fin.kind = EventKind::step_finished;
     fin.status = fail.empty() ? "ok" : "failed";
     fin.may_still_run = may_still_run;
+    fin.kill_failed = may_still_run && r.kill_failed;
     fin.exit_code = r.exit_code;
     fin.duration = r.duration;
     fin.reason = fail;

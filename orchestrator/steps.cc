@@ -195,6 +195,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     if (!unrecorded.empty()) r.error = unrecorded;
     // It started and its end was not seen: nothing starts beside it.
     const bool may_still_run = proc.pgid > 0 && !r.error.empty();
+    proc.whole_group = r.kill_failed;
     note_attempt_end(proc, may_still_run);
     // A secret this step captures is a secret from the moment it is printed.
     if (!s.capture.empty() && (is_secret_name(s.capture) || s.secret)) {
@@ -224,6 +225,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     RunEvent fin = st;
     fin.kind = EventKind::step_finished;
     fin.may_still_run = may_still_run;
+    fin.kill_failed = may_still_run && r.kill_failed;
     fin.exit_code = r.exit_code;
     fin.signal = r.signal;
     fin.duration = r.duration;

@@ -13,24 +13,39 @@ namespace {
 // The step is its group's leader, the shell Baton started: while it lives
 // (same start time, so not a reused pid) the step runs. Members left after
 // it ended are daemons the step started (an application), not the step.
-constexpr const char* kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS
+const char* const kCheck = R"(P=$BATON_CHECK_PGID T=$BATON_CHECK_TICKS G=$BATON_CHECK_GROUP
+say() { printf '\nbaton-check: %s\n' "$1"; exit 0; }  # on a line of its own, whatever came before
 if [ ! -r /proc/self/stat ]; then
   # No /proc (another system, hidepid): a live pid may be a reused one.
-  if kill -0 "$P" 2>/dev/null; then echo "baton-check: unknown"; else echo "baton-check: gone"; fi
-  exit 0
+  if kill -0 "$P" 2>/dev/null; then say unknown; else say gone; fi
 fi
 if read -r l 2>/dev/null </proc/$P/stat; then
   h=${l%')'*}
   set -- ${l#"$h) "}
-  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then echo "baton-check: running"; exit 0; fi
+  if [ "$1" != Z ] && { [ "$T" = 0 ] || [ "${20}" = "$T" ]; }; then say running; fi
 fi
-echo "baton-check: gone")";
+# A kill of it failed: what outlived it (another user's) is the step too.
+if [ "$G" = 1 ]; then
+  for f in /proc/[0-9]*/stat; do
+    read -r l 2>/dev/null <"$f" || continue
+    h=${l%')'*}
+    set -- ${l#"$h) "}
+    [ "$1" != Z ] && [ "$3" = "$P" ] && say running
+  done
+fi
+say gone)";
+
+}  // namespace
+
+const char* process_check_script() { return kCheck; }
+
+namespace {
 
 // The check's answer: its last tagged line (a login shell may print first).
 std::string check_answer(const std::string& out) {
   constexpr std::string_view tag = "baton-check: ";
   const size_t at = out.rfind(tag);
-  if (at == std::string::npos || (at > 0 && out[at - 1] != '\n')) return {};
+  if (at == std::string::npos) return {};
   const size_t from = at + tag.size();
   return out.substr(from, out.find('\n', from) - from);
 }
@@ -58,7 +73,9 @@ Executor::Ended Executor::process_ended(const RunState::Process& p, std::string*
   if (!h || p.pgid <= 1) return Ended::yes;  // Nowhere to look: the runbook no longer has it.
   Command c;
   c.script = kCheck;
-  c.vars = {{"BATON_CHECK_PGID", std::to_string(p.pgid)}, {"BATON_CHECK_TICKS", std::to_string(p.start_ticks)}};
+  c.vars = {{"BATON_CHECK_PGID", std::to_string(p.pgid)},
+            {"BATON_CHECK_TICKS", std::to_string(p.start_ticks)},
+            {"BATON_CHECK_GROUP", p.whole_group ? "1" : "0"}};
   c.timeout = std::chrono::seconds(10);
   CommandResult r = agents_.run(*h, c);
   const std::string said = check_answer(r.out);
@@ -87,27 +104,17 @@ std::string Executor::still_running() {
   // be reached would otherwise hold the run forever).
   for (const RunState::Process& p : unsettled_copy()) {
     std::string detail;
-    if (process_ended(p, &detail) != Ended::no) continue;
+    const Ended e = process_ended(p, &detail);
+    if (e == Ended::yes) settle(p);
+    if (e != Ended::no) continue;
     return "an attempt of " + what(p) + " ended without Baton seeing its command end, and it still runs on " +
            p.host + " (process group " + std::to_string(p.pgid) + "): " + how_to_stop(p, "resume");
   }
   return {};
 }
 
-std::string Executor::left_running() {
+void Executor::carry_unsettled() {
   for (const RunState::Process& p : unsettled_copy()) {
-    std::string detail;
-    const Ended e = process_ended(p, &detail);
-    if (e == Ended::no)
-      return "an attempt of " + what(p) + " in an earlier run ended without Baton seeing its command end, and it still "
-             "runs on " + p.host + " (process group " + std::to_string(p.pgid) + "): " +
-             how_to_stop(p, "run this again");
-    if (e == Ended::yes) {
-      note_attempt_end(p, false);
-      continue;
-    }
-    // Cannot tell now: this run's journal keeps it, and the step checks
-    // again before it starts there.
     RunEvent carried{EventKind::step_process};
     if (const Step* s = find_step(p.step)) carried.phase = std::string(name(s->phase));
     carried.step = p.step;
@@ -115,10 +122,36 @@ std::string Executor::left_running() {
     carried.pgid = p.pgid;
     carried.start_ticks = p.start_ticks;
     carried.rollback = p.undo;
-    carried.reason = "left by an earlier run; may still be running (cannot tell: " + detail + ")";
+    carried.kill_failed = p.whole_group;
+    carried.reason = "left by an earlier run: its end was not seen";
     emit(carried);
   }
-  return {};
+}
+
+void Executor::settle(const RunState::Process& p) {
+  note_attempt_end(p, false);
+  RunEvent ended{EventKind::step_process};
+  ended.step = p.step;
+  ended.host = p.host;
+  ended.rollback = p.undo;
+  ended.status = "ended";
+  ended.reason = "its host says it ended";
+  emit(ended);
+}
+
+std::string Executor::left_running() {
+  std::string busy;
+  for (const RunState::Process& p : unsettled_copy()) {
+    std::string detail;
+    const Ended e = process_ended(p, &detail);
+    if (e == Ended::yes) settle(p);
+    // Cannot tell now: kept (journaled at the start), and the step checks
+    // again before it starts there.
+    if (e != Ended::no || !busy.empty()) continue;
+    busy = "an attempt of " + what(p) + " in an earlier run ended without Baton seeing its command end, and it still "
+           "runs on " + p.host + " (process group " + std::to_string(p.pgid) + "): " + how_to_stop(p, "run this again");
+  }
+  return busy;
 }
 
 std::string Executor::unsettled_note() {
@@ -142,7 +175,7 @@ std::string Executor::clear_to_start(const std::string& step, const std::string&
     std::string detail;
     const Ended e = process_ended(p, &detail);
     if (e == Ended::yes) {
-      note_attempt_end(p, false);
+      settle(p);
       continue;
     }
     const std::string state =

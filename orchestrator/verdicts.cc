@@ -122,7 +122,7 @@ RunResult Executor::conclude(Machine& m) {
   } else {
     msg = op + " ended " + st + (failure_.why.empty() ? "" : ": " + failure_.why);
   }
-  if (std::string left = unsettled_note(); !left.empty()) msg += "\n" + left;
+  if (std::string left = unsettled_note(); !left.empty()) msg += (msg.empty() ? "" : "\n") + left;
   RunResult res = finish(m, code, msg);
   RunEvent e{EventKind::run_finished};
   e.status = st;

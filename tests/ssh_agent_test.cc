@@ -1098,8 +1098,9 @@ TEST_F(SshAgentTest, UnderMaxSessionsOneATimedOutCommandIsStillStopped) {
 namespace baton {
 namespace {
 
-// Baton asked to stop as the command starts (the stop is set before the
-// command's first output): the command is stopped, not run to its end.
+// Baton asked to stop before a command's turn: it never starts (a step of
+// a group queued behind another on the host). Asked just after it was sent
+// (before its first output): it is stopped, not run to its end.
 TEST_F(SshAgentTest, AStopAsTheCommandStartsStopsIt) {
   SshAgent agent(options_for(sshd));
   ASSERT_EQ(agent.probe(), "");
@@ -1109,8 +1110,22 @@ TEST_F(SshAgentTest, AStopAsTheCommandStartsStopsIt) {
   c.stop = &stop;
   const auto t0 = Clock::now();
   CommandResult r = agent.run(c);
-  EXPECT_EQ(r.stopped_by, SIGINT);
+  // Set before the command's turn (queued behind another of the host's, say):
+  // it never starts.
   EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.error, "not started on main.db (" + sshd.address() + ":" + std::to_string(sshd.port()) +
+                         "): Baton was stopped by signal 2");
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+  // Set just after it was sent: stopped, not run to its end.
+  std::atomic<int> later{0};
+  c.stop = &later;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    later = SIGINT;
+  });
+  r = agent.run(c);
+  stopper.join();
+  EXPECT_EQ(r.stopped_by, SIGINT);
   EXPECT_EQ(r.error, "");
   EXPECT_LT(Clock::now() - t0, 2500ms);
   std::this_thread::sleep_for(3500ms - (Clock::now() - t0));
@@ -1267,6 +1282,34 @@ TEST_F(SshAgentTest, ATimedOutCommandOfAnotherUserIsStoppedThroughSudoOrNotCalle
   EXPECT_EQ(r.error, "");
   for (int i = 0; i < 50 && sleeping(); ++i) std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(sleeping()) << "the command of another user outlived the kill";
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// Under MaxSessions 2 the spare channel and the runner still starting in the
+// background hold both slots: a timed-out command's kill lets them go and
+// still gets its channel.
+TEST_F(SshAgentTest, UnderMaxSessionsTwoATimedOutCommandWhileTheRunnerStartsIsStopped) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  ASSERT_EQ(restart_with_max_sessions(sshd, 2), "");
+  SshOptions o = options_for(sshd);
+  o.runner_after = SshOptions{}.runner_after;
+  SshAgent agent(o);
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  const std::string pidfile = sshd.scratch_dir() + "/pid";
+  CommandResult r = agent.run(command("echo $$ > " + pidfile + "; exec sleep 20", 1s));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.error, "");
+  const pid_t pid = static_cast<pid_t>(std::atoi(slurp(pidfile).c_str()));
+  ASSERT_GT(pid, 1);
+  for (int i = 0; i < 50 && !process_gone(pid); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(process_gone(pid)) << "the timed-out command " << pid << " still runs";
+  EXPECT_TRUE(agent.run(command("true")).completed());
 }
 
 }  // namespace

@@ -5,6 +5,13 @@
 // check script answers as the test says.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "agents/local_agent.h"
 #include "tests/executor_harness.h"
 
 namespace baton {
@@ -150,7 +157,7 @@ TEST(StillRunning, ARetryGoesOnOnceTheHostSaysTheAttemptEnded) {
 TEST(StillRunning, WhatALoginShellPrintsBeforeTheAnswerIsNotTheAnswer) {
   LOAD_RUNBOOK(rb, kRetried);
   Lost h;
-  h.check_says = "Welcome to dr.db\nbaton-check: running, or so says the motd\nbaton-check: gone\n";
+  h.check_says = "Welcome to dr.db\nbaton-check: running, or so says the motd\nWELCOMEbaton-check: gone\n";
   EXPECT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
   EXPECT_EQ(h.ran("work"), 2u);
 }
@@ -272,8 +279,8 @@ on_failure = "continue"
 }
 
 // The next operation inherits what the last run may have left running: it
-// refuses while that is known to run, carries it when the host cannot
-// tell, and forgets it once ended.
+// refuses while that is known to run, carries it (in its own journal, also
+// when refused) while the host cannot tell, and forgets it once ended.
 TEST(StillRunning, TheNextRunChecksWhatTheLastOneLeft) {
   LOAD_RUNBOOK(rb, kHeader + R"(
 [[step]]
@@ -285,31 +292,98 @@ on_failure = "continue"
 )");
   Lost h;
   EXPECT_EQ(h.run(rb, Operation::switchover).exit_code, 0);
-  auto next = [&](Operation op) {
+  std::vector<std::unique_ptr<RecordingSink>> runs;  // each run's own journal
+  const RecordingSink* last = &h.sink;
+  auto next = [&] {
     RunState st = fresh(kInitial);
-    st.unsettled = resume_state(h.sink, kInitial).unsettled;
-    Executor ex(rb, op, h.pool, h.sink, h.opts);
+    st.unsettled = resume_state(*last, kInitial).unsettled;
+    runs.push_back(std::make_unique<RecordingSink>());
+    Executor ex(rb, Operation::switchover, h.pool, *runs.back(), h.opts);
+    last = runs.back().get();
     return ex.run(st);
   };
-  RunResult busy = next(Operation::switchover);
+  RunResult busy = next();
   EXPECT_EQ(busy.exit_code, 1);
   EXPECT_EQ(busy.message,
             "an attempt of step work in an earlier run ended without Baton seeing its command end, and it still runs "
             "on dr.db (process group 4242): wait for it to end, or stop it (kill -TERM -4242 on dr.db, as root if it "
             "runs as another user), then run this again. Nothing was changed.");
   EXPECT_EQ(h.ran("work"), 1u);
+  // The refused run kept it: the one after refuses too.
+  EXPECT_EQ(next().exit_code, 1);
+  EXPECT_EQ(h.ran("work"), 1u);
   h.check_unreachable = true;
-  RunResult carried = next(Operation::switchover);
+  RunResult carried = next();
   EXPECT_EQ(h.ran("work"), 1u);  // refused where it would have run
   EXPECT_NE(carried.message.find("May still be running, its end not seen: step work on dr.db"), std::string::npos)
       << carried.message;
-  EXPECT_EQ(resume_state(h.sink, kInitial).unsettled.size(), 1u);  // journaled again
+  EXPECT_EQ(carried.message.rfind("May still be running", 0), 0u) << "no empty line before it: " << carried.message;
+  EXPECT_EQ(resume_state(*last, kInitial).unsettled.size(), 1u);
   h.check_unreachable = false;
   h.check_says = "baton-check: gone\n";
-  RunResult r = next(Operation::switchover);
+  RunResult r = next();
   EXPECT_EQ(r.exit_code, 0) << r.message;
   EXPECT_EQ(h.ran("work"), 2u);
   EXPECT_EQ(r.message.find("May still be running"), std::string::npos) << r.message;
+  EXPECT_TRUE(resume_state(*last, kInitial).unsettled.empty());
+}
+
+// A kill that failed (another user's members outlived it): the check counts
+// the whole group, not only its first process, here and in later runs.
+TEST(StillRunning, AfterAFailedKillTheWholeGroupIsChecked) {
+  LOAD_RUNBOOK(rb, kRetried);
+  Lost h;
+  h.world.respond([&h](const std::string&, const Command& c, int attempt) {
+    if (is_check(c)) {
+      bool group = false;
+      for (const auto& kv : c.vars) group = group || (kv.first == "BATON_CHECK_GROUP" && kv.second == "1");
+      return exited(0, group ? "baton-check: running\n" : "baton-check: gone\n");
+    }
+    if (c.script == "work" && attempt == 1) {
+      c.on_process(4242, 777);
+      CommandResult r;
+      r.timed_out = true;
+      r.kill_failed = true;
+      r.error = "timed out after 1000 ms and could not stop the command on dr.db (processes of its group outlived "
+                "the kill); it may still be running there";
+      return r;
+    }
+    return exited(0);
+  });
+  RunResult r = h.run(rb, Operation::switchover);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(h.ran("work"), 1u);
+  RunState st = resume_state(h.sink, kInitial);
+  ASSERT_EQ(st.unsettled.size(), 1u);
+  EXPECT_TRUE(st.unsettled[0].whole_group);
+}
+
+// The check script itself, on this machine: a group whose first process
+// ended while another member lives is gone for the first-process rule
+// (daemons a step leaves), running when the whole group counts.
+TEST(StillRunning, TheCheckScriptCountsTheWholeGroupOnlyWhenAsked) {
+  const pid_t leader = ::fork();
+  if (leader == 0) {
+    ::setpgid(0, 0);
+    if (::fork() == 0) {
+      ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::_exit(0);  // the group's first process ends; its child lives on
+  }
+  ::waitpid(leader, nullptr, 0);
+  auto check = [&](const char* group) {
+    LocalAgent a;
+    Command c;
+    c.script = process_check_script();
+    c.vars = {{"BATON_CHECK_PGID", std::to_string(leader)}, {"BATON_CHECK_TICKS", "0"}, {"BATON_CHECK_GROUP", group}};
+    return a.run(c).out;
+  };
+  EXPECT_EQ(check("0"), "\nbaton-check: gone\n");
+  EXPECT_EQ(check("1"), "\nbaton-check: running\n");
+  ::kill(-leader, SIGKILL);
+  for (int i = 0; i < 100 && check("1") != "\nbaton-check: gone\n"; ++i) ::usleep(10000);
+  EXPECT_EQ(check("1"), "\nbaton-check: gone\n");
 }
 
 TEST(StillRunning, AnEndSeenClearsTheProcessAndAnUndoInFlightIsKept) {
