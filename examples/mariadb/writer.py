@@ -85,6 +85,7 @@ def run(a):
     last_ack = None          # (ms, wall time, host) of the previous ack
     max_gap = (0.0, None, None, None, None)  # ms, from, to, from host, to host
     gaps = []                # every gap over 50 ms
+    switches = []            # every move to another server, with its gap
     hosts = []               # [wall time, host] each time the writable server changed
     paused = False
     pauses = 0
@@ -143,6 +144,9 @@ def run(a):
             if gap > 50:
                 gaps.append({"ms": round(gap, 1), "from": last_ack[1], "to": wall,
                              "from_host": last_ack[2], "to_host": host})
+            if last_ack[2] != host:  # every move to another server, however quick
+                switches.append({"ms": round(gap, 1), "from": last_ack[1], "to": wall,
+                                 "from_host": last_ack[2], "to_host": host})
         if not hosts or hosts[-1][1] != host:
             hosts.append([wall, host])
         last_ack = (t, wall, host)
@@ -156,7 +160,7 @@ def run(a):
         "acked": acked, "errors": errors, "pauses": pauses,
         "max_gap_ms": round(max_gap[0], 1), "max_gap_from": max_gap[1], "max_gap_to": max_gap[2],
         "max_gap_from_host": max_gap[3], "max_gap_to_host": max_gap[4],
-        "gaps_over_50ms": gaps, "hosts": hosts, "next_id": next_id,
+        "gaps_over_50ms": gaps, "host_switches": switches, "hosts": hosts, "next_id": next_id,
     }
     tmp = os.path.join(d, "summary.json.tmp")
     with open(tmp, "w") as f:

@@ -483,8 +483,10 @@ class MariaDBE2E(unittest.TestCase):
         self.assert_one_writable()
         hosts = [h.split(":")[0] for _, h in summary["hosts"]]
         self.assertEqual(hosts, ["127.0.0.1", "127.0.0.2", "127.0.0.1"])
-        switch_gaps = [g["ms"] for g in summary["gaps_over_50ms"] if g["from_host"] != g["to_host"]]
-        self.assertEqual(len(switch_gaps), 2, summary["gaps_over_50ms"])
+        # Every move to the other server (a fast switchover's gap may be under
+        # 50 ms), one per switchover.
+        switch_gaps = [g["ms"] for g in summary["host_switches"]]
+        self.assertEqual(len(switch_gaps), 2, summary["host_switches"])
         log("switchovers took %.0f ms and %.0f ms (baton's own runs); writer: %d acked, 0 lost, write gap per "
             "switchover %s ms, %d samples of both servers, writable %s"
             % (r1.elapsed_ms, r2.elapsed_ms, summary["acked"], switch_gaps, self.sampler.samples,
