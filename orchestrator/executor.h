@@ -166,6 +166,12 @@ class Executor {
   std::string clear_to_start(const std::string& step, const std::string& host, bool undo = false);
   // An attempt ended: unsettled when its command's end was not seen.
   void note_attempt_end(const RunState::Process& p, bool may_still_run);
+  // Command::on_process for the attempt `started` announced: keeps its
+  // process group in *proc and journals it (step_process).
+  std::function<void(long, long long)> track_process(const RunEvent& started, RunState::Process* proc);
+  // After the attempt: whether it may still run (it started and its end was
+  // not seen), noted in the run's state; proc learns whether a kill failed.
+  bool attempt_ended(RunState::Process& proc, const CommandResult& r);
   std::vector<RunState::Process> unsettled_copy();
   // At a fresh start, what earlier runs may have left running (carried in
   // RunState::unsettled): why not to start ("" when none is known to run);

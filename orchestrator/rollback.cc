@@ -85,19 +85,9 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     c.timeout = undo.timeout;
     c.stop = opts_.stop;
     RunState::Process proc{s.id, label, 0, 0, true};
-    c.on_process = [&](long pgid, long long ticks) {
-      proc.pgid = pgid;
-      proc.start_ticks = ticks;
-      RunEvent p = st;
-      p.kind = EventKind::step_process;
-      p.pgid = pgid;
-      p.start_ticks = ticks;
-      emit(p);
-    };
+    c.on_process = track_process(st, &proc);
     const CommandResult r = agents_.run(*h, c);
-    const bool may_still_run = proc.pgid > 0 && !r.error.empty();
-    proc.whole_group = r.kill_failed;
-    note_attempt_end(proc, may_still_run);
+    const bool may_still_run = attempt_ended(proc, r);
     const CommandResult shown = masked(r);
     std::string fail = !r.error.empty() ? shown.error + still_there(shown.error, proc, may_still_run)
                        : r.stopped_by    ? "stopped by signal " + std::to_string(r.stopped_by) + " (killed)"

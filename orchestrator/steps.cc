@@ -171,15 +171,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     // A drill's cleanup runs to its end even when Baton is asked to stop.
     if (s.phase != Phase::cleanup) c.stop = opts_.stop;
     RunState::Process proc{s.id, h.label(), 0, 0, false};
-    c.on_process = [&](long pgid, long long ticks) {
-      proc.pgid = pgid;
-      proc.start_ticks = ticks;
-      RunEvent p = st;
-      p.kind = EventKind::step_process;
-      p.pgid = pgid;
-      p.start_ticks = ticks;
-      emit(p);
-    };
+    c.on_process = track_process(st, &proc);
     // Never act unrecorded: a crash would leave no trace of it.
     std::string unrecorded = events_.failure();
     const std::string key = s.id + " on " + h.label();
@@ -193,10 +185,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       running_.erase(key);
     }
     if (!unrecorded.empty()) r.error = unrecorded;
-    // It started and its end was not seen: nothing starts beside it.
-    const bool may_still_run = proc.pgid > 0 && !r.error.empty();
-    proc.whole_group = r.kill_failed;
-    note_attempt_end(proc, may_still_run);
+    const bool may_still_run = attempt_ended(proc, r);
     // A secret this step captures is a secret from the moment it is printed.
     if (!s.capture.empty() && (is_secret_name(s.capture) || s.secret)) {
       std::lock_guard<std::mutex> lock(mu_);

@@ -187,6 +187,26 @@ std::string Executor::clear_to_start(const std::string& step, const std::string&
   return {};
 }
 
+std::function<void(long, long long)> Executor::track_process(const RunEvent& started, RunState::Process* proc) {
+  return [this, started, proc](long pgid, long long ticks) {
+    proc->pgid = pgid;
+    proc->start_ticks = ticks;
+    RunEvent p = started;
+    p.kind = EventKind::step_process;
+    p.pgid = pgid;
+    p.start_ticks = ticks;
+    emit(p);
+  };
+}
+
+bool Executor::attempt_ended(RunState::Process& proc, const CommandResult& r) {
+  // It started and its end was not seen: nothing starts beside it.
+  const bool may_still_run = proc.pgid > 0 && !r.error.empty();
+  proc.whole_group = r.kill_failed;
+  note_attempt_end(proc, may_still_run);
+  return may_still_run;
+}
+
 void Executor::note_attempt_end(const RunState::Process& p, bool may_still_run) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& v = state_.unsettled;
