@@ -363,7 +363,7 @@ std::optional<RunResult> Executor::begin_fresh(Machine& m) {
   if (op_ != Operation::reverse_sync && !state_.roles.stale.empty())
     return refuse(m, 3, "site " + state_.roles.stale + " is stale after a failover; run `baton reverse-sync " + runbook_words(rb) +
                             "` first to make it a replica again. Nothing was changed.");
-  if (std::string busy = left_running(); !busy.empty()) return refuse(m, 1, busy + ". Nothing was changed.");
+  if (std::string busy = left_running(); !busy.empty()) return refuse(m, 3, busy + ". Nothing was changed.");
   if (!opts_.yes && !opts_.ask) {
     auto qs = confirmations_needed();
     if (!qs.empty()) {

@@ -303,14 +303,14 @@ on_failure = "continue"
     return ex.run(st);
   };
   RunResult busy = next();
-  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_EQ(busy.exit_code, 3);  // nothing changed
   EXPECT_EQ(busy.message,
             "an attempt of step work in an earlier run ended without Baton seeing its command end, and it still runs "
             "on dr.db (process group 4242): wait for it to end, or stop it (kill -TERM -4242 on dr.db, as root if it "
             "runs as another user), then run this again. Nothing was changed.");
   EXPECT_EQ(h.ran("work"), 1u);
   // The refused run kept it: the one after refuses too.
-  EXPECT_EQ(next().exit_code, 1);
+  EXPECT_EQ(next().exit_code, 3);
   EXPECT_EQ(h.ran("work"), 1u);
   h.check_unreachable = true;
   RunResult carried = next();
