@@ -37,7 +37,7 @@ others() {
   for o in $u; do sudo -n -u "#$o" /bin/sh -c "kill -$sig -$P" >/dev/null 2>&1; done
 }
 stop() { kill -$1 -$P 2>/dev/null || kill -$1 $P 2>/dev/null; command -v sudo >/dev/null 2>&1 && others $1; }
-alive || exit 0
+alive || exit )" + std::to_string(kKillNothing) + R"(
 stop TERM
 i=0
 while [ $i -lt 20 ] && alive; do

@@ -15,8 +15,11 @@ namespace baton {
 // process), kKillSurvivors when some are, so the caller must say the
 // command may still be running. Builtins only in the loops (no fork per
 // process).
+// Exits kKillNothing when no live member was there to stop at all (the
+// command had ended by itself).
 std::string kill_group_script(long pgid);
 constexpr int kKillSurvivors = 3;
+constexpr int kKillNothing = 4;
 
 // Why a kill left the command running, for messages.
 constexpr const char* kSurvivorsWhy =

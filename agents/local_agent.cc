@@ -141,7 +141,7 @@ std::string stop_survivors(pid_t g) {
   for (int i = 0; i < 10 && group_has_live_members(g); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   if (!group_has_live_members(g)) return {};
   const int st = std::system(("exec /bin/sh -c " + shell_quote(kill_group_script(g)) + " >/dev/null 2>&1").c_str());
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
+  if (WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == kKillNothing)) return {};
   return kSurvivorsWhy;
 }
 

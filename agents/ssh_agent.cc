@@ -734,7 +734,7 @@ std::string SshAgent::authenticate_locked(ssh_session s) {
                 (why.empty() ? "" : " (" + why + ")") + "; or set \"identity\" for the host");
 }
 
-std::string SshAgent::kill_remote_locked(long pgid) {
+std::string SshAgent::kill_remote_locked(long pgid, bool* had_ended) {
   if (!session_ || session_dead(session_)) return "the connection is gone";
   if (pgid <= 1) return "its process id is unknown";
   const std::string script = kill_group_script(pgid);
@@ -765,7 +765,8 @@ std::string SshAgent::kill_remote_locked(long pgid) {
     // Waits (bounded by the session timeout) until the kill script is done.
     const int st = ssh_channel_get_exit_status(k);
     if (st == kKillSurvivors) err = kSurvivorsWhy;
-    else if (st != 0) err = "the kill command did not finish";
+    else if (st == kKillNothing && had_ended) *had_ended = true;
+    else if (st != 0 && st != kKillNothing) err = "the kill command did not finish";
   }
   if (ssh_channel_is_open(k)) ssh_channel_close(k);  // a refused one has no remote id to close
   ssh_channel_free(k);
@@ -1231,9 +1232,9 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
   Clock::time_point kill_sent{};
   // The runner gone or silent with the command started: stop the group over
   // a channel of its own, as without a runner; "" when that worked.
-  auto kill_over_channel = [&]() -> std::string {
+  auto kill_over_channel = [&](bool* had_ended = nullptr) -> std::string {
     if (pgid <= 1) return "its process id is unknown";
-    return kill_remote_locked(pgid);
+    return kill_remote_locked(pgid, had_ended);
   };
   std::string runner_err;
   for (;;) {
@@ -1285,10 +1286,18 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
       // The runner does not answer (hung, or the host): the kill goes over
       // a channel of its own instead.
       drop_runner_locked();
-      const std::string kill_err = kill_over_channel();
+      bool had_ended = false;
+      const std::string kill_err = kill_over_channel(&had_ended);
       r.exit_code = -1;
-      if (kill_err.empty()) return done();
       const std::string why = why_stopped(r, cmd);
+      if (kill_err.empty() && had_ended) {
+        // Nothing was left to stop: it ended by itself, how is not known.
+        r.error = why + ", but the runner on " + where() + " gave no answer within " +
+                  std::to_string(kRunnerKillAnswer.count()) +
+                  " ms, and the command had already ended there: its outcome is unknown";
+        return done();
+      }
+      if (kill_err.empty()) return done();
       r.kill_failed = true;
       r.error = why + " and could not stop the command on " + where() + " (the runner gave no answer within " +
                 std::to_string(kRunnerKillAnswer.count()) + " ms, then " + kill_err + "); it may still be running there";

@@ -103,7 +103,9 @@ class SshAgent : public Agent {
   // An open channel: the spare once its answer is in, else a new one;
   // nullptr (ssh_get_error says why) when the session cannot give one.
   ssh_channel_struct* open_channel_locked();
-  std::string kill_remote_locked(long pgid);
+  // Stops group `pgid` over a channel of its own (kill_group.h): "" or
+  // why not; *had_ended when nothing of it was left to stop.
+  std::string kill_remote_locked(long pgid, bool* had_ended = nullptr);
   // Lets go of the spare channel and the runner, started or starting (a
   // kill needs the slot under MaxSessions); true when there was one. Only
   // while the runner runs nothing.

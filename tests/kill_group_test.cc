@@ -75,6 +75,16 @@ TEST_F(KillGroup, TheLoginUsersOwnGroupIsStopped) {
   EXPECT_FALSE(group_alive(group_));
 }
 
+// A group with nothing left in it: the script says there was nothing to
+// stop, so the agent does not claim a kill.
+TEST_F(KillGroup, AGroupAlreadyGoneIsNothingToStop) {
+  start_group("batontest");
+  ::kill(-group_, SIGKILL);
+  for (int i = 0; i < 100 && group_alive(group_); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_FALSE(group_alive(group_));
+  EXPECT_EQ(kill_as_login_user(), kKillNothing);
+}
+
 // run_as = "games": the login user reaches games' processes through the
 // same sudo rule run_as needs.
 TEST_F(KillGroup, AnotherUsersGroupIsStoppedThroughSudo) {

@@ -1314,3 +1314,24 @@ TEST_F(SshAgentTest, UnderMaxSessionsTwoATimedOutCommandWhileTheRunnerStartsIsSt
 
 }  // namespace
 }  // namespace baton
+
+namespace baton {
+namespace {
+
+// The runner hangs (stopped) and its command then ends by itself: the
+// timeout's kill finds nothing left, so the outcome is unknown, not "killed".
+TEST_F(SshAgentTest, AHungRunnerWhoseCommandEndedIsNotCalledKilled) {
+  if (channels_only()) GTEST_SKIP() << "runner only";
+  SshAgent agent(options_for(sshd));
+  const std::string ppidfile = sshd.scratch_dir() + "/runner";
+  CommandResult r = agent.run(command("echo $PPID > " + ppidfile + "; kill -STOP $PPID; exit 0", 1s));
+  const pid_t runner = static_cast<pid_t>(std::atoi(slurp(ppidfile).c_str()));
+  if (runner > 1) ::kill(runner, SIGKILL);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.completed());
+  EXPECT_FALSE(r.kill_failed);
+  EXPECT_NE(r.error.find("the command had already ended there: its outcome is unknown"), std::string::npos) << r.error;
+}
+
+}  // namespace
+}  // namespace baton
