@@ -986,11 +986,7 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
     std::string kill_err = kill_remote_locked(err_filter.pgid);
     close_streams();
     r.exit_code = -1;
-    const std::string why = why_stopped(r, cmd);
-    r.kill_failed = !kill_err.empty();
-    if (!kill_err.empty())
-      r.error = why + " and could not stop the command on " + where() + " (" + kill_err +
-                "); it may still be running there";
+    if (!kill_err.empty()) mark_not_stopped(&r, cmd, kill_err);
     release(true);
     if (session_dead(session_)) drop_session_locked();
     return done();
@@ -1198,6 +1194,12 @@ bool SshAgent::send_to_runner_locked(const std::string& request) {
   return true;
 }
 
+void SshAgent::mark_not_stopped(CommandResult* r, const Command& cmd, const std::string& cause) const {
+  r->kill_failed = true;
+  r->error = why_stopped(*r, cmd) + " and could not stop the command on " + where() + " (" + cause +
+             "); it may still be running there";
+}
+
 std::string SshAgent::runner_ended_why(std::string runner_err, bool started, const std::string& kill_err) const {
   while (!runner_err.empty() && runner_err.back() == '\n') runner_err.pop_back();
   return "the runner on " + where() + " ended while running the command" +
@@ -1253,11 +1255,8 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
         r.exit_code = -1;
         r.signal = 0;
         // Members the runner could not stop (another user's): through sudo.
-        if (const std::string kill_err = survived ? kill_over_channel() : ""; !kill_err.empty()) {
-          r.kill_failed = true;
-          r.error = why_stopped(r, cmd) + " and could not stop the command on " + where() + " (" + kill_err +
-                    "); it may still be running there";
-        }
+        if (const std::string kill_err = survived ? kill_over_channel() : ""; !kill_err.empty())
+          mark_not_stopped(&r, cmd, kill_err);
       }
       return done();
     }
@@ -1298,9 +1297,8 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
         return done();
       }
       if (kill_err.empty()) return done();
-      r.kill_failed = true;
-      r.error = why + " and could not stop the command on " + where() + " (the runner gave no answer within " +
-                std::to_string(kRunnerKillAnswer.count()) + " ms, then " + kill_err + "); it may still be running there";
+      mark_not_stopped(&r, cmd, "the runner gave no answer within " + std::to_string(kRunnerKillAnswer.count()) +
+                                    " ms, then " + kill_err);
       drop_session_locked();
       return done();
     }

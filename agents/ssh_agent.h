@@ -147,6 +147,9 @@ class SshAgent : public Agent {
   // The error of a command whose runner exited under it: what the runner
   // said on stderr, and whether the command was stopped (kill_err "").
   std::string runner_ended_why(std::string runner_err, bool started, const std::string& kill_err) const;
+  // A timed-out or stopped command whose kill failed (`cause`): says it may
+  // still be running there, and sets kill_failed.
+  void mark_not_stopped(CommandResult* r, const Command& cmd, const std::string& cause) const;
   // Reads what the runner sent into frames_ (its stderr into *err, capped),
   // waiting up to `wait_ms` for the socket when nothing is there. 0, or
   // kRunnerLost (connection gone) or kRunnerEnded (the runner exited).

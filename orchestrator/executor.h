@@ -173,6 +173,10 @@ class Executor {
   // not seen), noted in the run's state; proc learns whether a kill failed.
   bool attempt_ended(RunState::Process& proc, const CommandResult& r);
   std::vector<RunState::Process> unsettled_copy();
+  // Checks every unsettled attempt (forgetting those that ended): why not
+  // to go on while one is known to run ("" when none is), in words for
+  // `whose` attempts and what to do `then`.
+  std::string unsettled_running(const std::string& whose, const std::string& then);
   // At a fresh start, what earlier runs may have left running (carried in
   // RunState::unsettled): why not to start ("" when none is known to run);
   // those the host cannot tell about are journaled again and kept.

@@ -137,14 +137,16 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       *why = "not started: Baton was stopped by signal " + std::to_string(sig);
       return false;
     }
+    RunEvent st{EventKind::step_started};
+    st.phase = std::string(name(s.phase));
+    st.step = s.id;
+    st.host = h.label();
+    st.attempt = a;
+    st.max_attempts = max;
     if (std::string busy = clear_to_start(s.id, h.label()); !busy.empty()) {
       // Not started, so the step failed; what still runs of it may have acted.
-      RunEvent fin{EventKind::step_finished};
-      fin.phase = std::string(name(s.phase));
-      fin.step = s.id;
-      fin.host = h.label();
-      fin.attempt = a;
-      fin.max_attempts = max;
+      RunEvent fin = st;
+      fin.kind = EventKind::step_finished;
       fin.status = "failed";
       fin.uncertain = fin.may_still_run = true;
       fin.reason = "not started: " + busy;
@@ -158,12 +160,6 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       *why = fin.reason;
       return false;
     }
-    RunEvent st{EventKind::step_started};
-    st.phase = std::string(name(s.phase));
-    st.step = s.id;
-    st.host = h.label();
-    st.attempt = a;
-    st.max_attempts = max;
     emit(st);
 
     Command c = host_command(rb_, h, step_script(s), with_host(vars, h), s.run_as);

@@ -102,15 +102,21 @@ std::string Executor::still_running() {
   // Unsettled ones: a rerun checks again on its own host before it starts,
   // so only what is known to run stops the resume here (a host that cannot
   // be reached would otherwise hold the run forever).
+  return unsettled_running("", "resume");
+}
+
+std::string Executor::unsettled_running(const std::string& whose, const std::string& then) {
+  std::string busy;
   for (const RunState::Process& p : unsettled_copy()) {
     std::string detail;
     const Ended e = process_ended(p, &detail);
     if (e == Ended::yes) settle(p);
-    if (e != Ended::no) continue;
-    return "an attempt of " + what(p) + " ended without Baton seeing its command end, and it still runs on " +
-           p.host + " (process group " + std::to_string(p.pgid) + "): " + how_to_stop(p, "resume");
+    // Cannot tell now: kept, and the step checks again before it starts there.
+    if (e != Ended::no || !busy.empty()) continue;
+    busy = "an attempt of " + what(p) + whose + " ended without Baton seeing its command end, and it still runs on " +
+           p.host + " (process group " + std::to_string(p.pgid) + "): " + how_to_stop(p, then);
   }
-  return {};
+  return busy;
 }
 
 void Executor::carry_unsettled() {
@@ -139,20 +145,7 @@ void Executor::settle(const RunState::Process& p) {
   emit(ended);
 }
 
-std::string Executor::left_running() {
-  std::string busy;
-  for (const RunState::Process& p : unsettled_copy()) {
-    std::string detail;
-    const Ended e = process_ended(p, &detail);
-    if (e == Ended::yes) settle(p);
-    // Cannot tell now: kept (journaled at the start), and the step checks
-    // again before it starts there.
-    if (e != Ended::no || !busy.empty()) continue;
-    busy = "an attempt of " + what(p) + " in an earlier run ended without Baton seeing its command end, and it still "
-           "runs on " + p.host + " (process group " + std::to_string(p.pgid) + "): " + how_to_stop(p, "run this again");
-  }
-  return busy;
-}
+std::string Executor::left_running() { return unsettled_running(" in an earlier run", "run this again"); }
 
 std::string Executor::unsettled_note() {
   std::string list;
