@@ -29,6 +29,13 @@ struct Command {
   // time of its leader (clock ticks since boot, /proc/PID/stat field 22),
   // so a later run can tell whether it still runs.
   std::function<void(long pgid, long long start_ticks)> on_process{};
+  // Called once before the command may act, after it is ready to start on
+  // its host (SshAgent: sent, its shell started and waiting for a go; the
+  // others: before anything starts), so the journal's sync overlaps that
+  // start. Idempotent. Returns why it must not run (then nothing of it
+  // acts, the result has not_started and the reason in error), or "".
+  // Unset: nothing to wait for.
+  std::function<std::string()> before_start{};
 };
 
 struct CommandResult {
@@ -46,6 +53,8 @@ struct CommandResult {
   // A kill was tried and failed (members of the group may live on, even
   // with the group's first process gone): anything of the group counts.
   bool kill_failed = false;
+  // before_start said no: nothing of the command ran.
+  bool not_started = false;
 
   bool completed() const { return error.empty() && !timed_out && !stopped_by && signal == 0; }
 };
@@ -54,6 +63,9 @@ class Agent {
  public:
   virtual ~Agent() = default;
   virtual CommandResult run(const Command& cmd) = 0;
+  // Whether run() calls cmd.before_start itself, once the command is ready
+  // on the host; if not, AgentPool calls it before run().
+  virtual bool stages_start() const { return false; }
   // Connect (if remote) and report; empty string when reachable.
   virtual std::string probe() { return {}; }
   // Tries the last connect made (0: nothing to connect), and the most it

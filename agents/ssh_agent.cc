@@ -150,7 +150,18 @@ struct StderrFilter {
 struct ExitSignal {
   int signal = 0;
   bool exited = false;  // exit-status or exit-signal arrived
+  // Data came in, during whichever call: a read of stderr can take in
+  // stdout's next packet, which it does not return and a poll() of the
+  // socket then does not see (a 50 ms stall; with the CLOSE taken in too,
+  // an end with output still buffered). Cleared before each read.
+  bool data = false;
 };
+
+// Leaves the data in the channel's buffer (0 bytes taken): only notes it.
+int on_data(ssh_session, ssh_channel, void*, uint32_t, int, void* userdata) {
+  static_cast<ExitSignal*>(userdata)->data = true;
+  return 0;
+}
 
 void on_exit_status(ssh_session, ssh_channel, int, void* userdata) {
   static_cast<ExitSignal*>(userdata)->exited = true;
@@ -187,7 +198,8 @@ std::string wrap_for_remote(const std::string& script, std::optional<bool> login
 // the kernel caps at 128 KiB.
 constexpr std::size_t kMaxCommandLine = 96 << 10;
 
-// What goes in the command line and what on stdin (read by `eval "$(cat)"`).
+// What goes in the command line and what on stdin (read by `eval "$(cat)"`),
+// after the go line.
 struct RemoteCommand {
   std::string command;
   std::string stdin_text;
@@ -200,7 +212,7 @@ struct RemoteCommand {
 // `runner`: the runner starts /bin/sh -c itself and reports the process.
 RemoteCommand plan_remote(const Command& cmd, std::optional<bool> login_shell_is_sh, bool runner = false) {
   auto wrap = [&](const std::string& script) {
-    return runner ? script : wrap_for_remote(script, login_shell_is_sh);
+    return runner ? kGoWait + script : wrap_for_remote(kGoWait + script, login_shell_is_sh);
   };
   std::vector<ShellVar> plain, secret;
   for (ShellVar& v : shell_vars(cmd.vars)) (is_secret_name(v.name) || cmd.secret_names.count(v.name) ? secret : plain).push_back(std::move(v));
@@ -780,6 +792,7 @@ bool SshAgent::free_extra_channels_locked() {
     frames_.clear();      // the boot's (no runner_ while it starts)
     boot_failed_ = true;  // the next start waits, as at first
   }
+  unwatch_runner_locked(runner_boot_);
   for (ssh_channel* c : {&spare_, &runner_boot_}) {
     if (!*c) continue;
     if (ssh_channel_is_open(*c)) ssh_channel_close(*c);
@@ -889,6 +902,7 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
   callbacks.userdata = &exit_signal;
   callbacks.channel_exit_signal_function = on_exit_signal;
   callbacks.channel_exit_status_function = on_exit_status;
+  callbacks.channel_data_function = on_data;
   ssh_callbacks_init(&callbacks);
   ssh_set_channel_callbacks(ch, &callbacks);
   // libssh keeps a freed channel until the server's CLOSE arrives and would
@@ -907,7 +921,15 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
     if (dead) drop_session_locked();
     return done();
   }
-  const std::string& values = remote.stdin_text;
+  // Started, waiting for its go line: now its start is recorded.
+  if (std::string why = cmd.before_start ? cmd.before_start() : ""; !why.empty()) {
+    ssh_channel_send_eof(ch);  // EOF, no go: it ends, nothing ran
+    release(true);
+    r.error = why;
+    r.not_started = true;
+    return done();
+  }
+  const std::string values = "\n" + remote.stdin_text;
   for (size_t sent = 0; sent < values.size();) {
     int n = ssh_channel_write(ch, values.data() + sent, static_cast<uint32_t>(values.size() - sent));
     if (n <= 0) break;  // The read loop below reports a lost connection.
@@ -935,7 +957,9 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
 
   for (;;) {
     bool progress = false;
+    exit_signal.data = false;
     const bool stream_error = read_streams(ch, buf, out, err_filter, &progress);
+    if (exit_signal.data) progress = true;  // taken in, maybe not read yet: read again
     if (stream_error || session_dead(session_)) {
       connection_lost = true;
       break;
@@ -1016,9 +1040,30 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
   return done();
 }
 
+struct SshAgent::DataWatch {
+  ExitSignal news;  // only .data
+  ssh_channel_callbacks_struct cb{};
+};
+
+void SshAgent::watch_runner_locked(ssh_channel ch) {
+  if (!runner_watch_) {
+    runner_watch_ = std::make_unique<DataWatch>();
+    runner_watch_->cb.userdata = &runner_watch_->news;
+    runner_watch_->cb.channel_data_function = on_data;
+    ssh_callbacks_init(&runner_watch_->cb);
+  }
+  ssh_set_channel_callbacks(ch, &runner_watch_->cb);
+}
+
+// Before a runner channel is freed: libssh may keep it till the CLOSE.
+void SshAgent::unwatch_runner_locked(ssh_channel ch) {
+  if (ch && runner_watch_) ssh_remove_channel_callbacks(ch, &runner_watch_->cb);
+}
+
 void SshAgent::drop_runner_locked() {
   frames_.clear();
   if (!runner_) return;
+  unwatch_runner_locked(runner_);
   ssh_channel_close(runner_);  // EOF: the runner exits
   ssh_channel_free(runner_);
   runner_ = nullptr;
@@ -1029,6 +1074,7 @@ int SshAgent::pump_runner_locked(int wait_ms, std::string* err) { return pump_lo
 int SshAgent::pump_locked(ssh_channel runner, int wait_ms, std::string* err) {
   if (read_buf_.empty()) read_buf_.resize(64 * 1024);
   bool got = false;
+  if (runner_watch_) runner_watch_->news.data = false;
   for (int is_stderr = 0; is_stderr < 2; ++is_stderr) {
     for (int i = 0; i < 8; ++i) {  // bounded, so stderr gets its turn
       const int n = ssh_channel_read_nonblocking(runner, read_buf_.data(), static_cast<uint32_t>(read_buf_.size()),
@@ -1041,7 +1087,7 @@ int SshAgent::pump_locked(ssh_channel runner, int wait_ms, std::string* err) {
     }
   }
   if (session_dead(session_)) return kRunnerLost;
-  if (got) return 0;
+  if (got || (runner_watch_ && runner_watch_->news.data)) return 0;  // taken in, not read yet: the caller reads again
   if (ssh_channel_is_eof(runner) || ssh_channel_is_closed(runner)) return kRunnerEnded;
   pollfd pfd{ssh_get_fd(session_), POLLIN, 0};
   if (wait_ms > 0 && pfd.fd >= 0) ::poll(&pfd, 1, wait_ms);
@@ -1063,6 +1109,7 @@ void SshAgent::begin_runner_locked() {
     return;
   }
   runner_boot_ = ch;
+  watch_runner_locked(ch);
   boot_stage_ = 0;
   boot_at_ = Clock::now();
   frames_.clear();
@@ -1073,6 +1120,7 @@ bool SshAgent::advance_runner_locked(bool idle) {
     // Never waited for: the next start is the ordinary one, which waits.
     // A channel never opened has no remote id: closing it would send a
     // CLOSE for the host's channel 0, which may be the running command's.
+    unwatch_runner_locked(runner_boot_);
     if (ssh_channel_is_open(runner_boot_)) ssh_channel_close(runner_boot_);
     ssh_channel_free(runner_boot_);
     runner_boot_ = nullptr;
@@ -1126,6 +1174,7 @@ void SshAgent::start_runner_locked() {
     return;
   }
   runner_ = ch;
+  watch_runner_locked(ch);
   frames_.clear();
   const auto until = Clock::now() + opts_.connect_timeout;
   for (;;) {
@@ -1221,7 +1270,19 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
     return r;
   };
   const RemoteCommand remote = plan_remote(cmd, true, /*runner=*/true);
-  if (!send_to_runner_locked(runner_request(remote.command, remote.stdin_text))) {
+  if (!send_to_runner_locked(runner_request(remote.command, "\n" + remote.stdin_text))) {
+    r.error = "connection lost to " + where() + " before the command started: " + ssh_get_error(session_);
+    drop_session_locked();
+    return done();
+  }
+  // While the runner starts its shell: the start goes on record.
+  if (std::string why = cmd.before_start ? cmd.before_start() : ""; !why.empty()) {
+    drop_runner_locked();  // the runner ends; its shell reads EOF, no go: nothing ran
+    r.error = why;
+    r.not_started = true;
+    return done();
+  }
+  if (!send_to_runner_locked(kRunnerGo)) {
     r.error = "connection lost to " + where() + " before the command started: " + ssh_get_error(session_);
     drop_session_locked();
     return done();

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,6 +69,8 @@ class SshAgent : public Agent {
   SshAgent& operator=(const SshAgent&) = delete;
 
   CommandResult run(const Command& cmd) override;
+  // cmd.before_start is called once the command's shell waits on the host.
+  bool stages_start() const override { return true; }
   // Connect, check the host key, authenticate; "" when all is well.
   std::string probe() override;
   // "user@address:port".
@@ -177,6 +180,12 @@ class SshAgent : public Agent {
   int commands_ = 0;                      // run() calls so far
   std::chrono::steady_clock::time_point runner_heard_;  // its last frame
   RunnerFrames frames_;
+  // Tells pump_locked that libssh took in data for the runner's channel
+  // (runner_ or runner_boot_), whichever read took it in.
+  struct DataWatch;
+  std::unique_ptr<DataWatch> runner_watch_;
+  void watch_runner_locked(ssh_channel_struct* ch);
+  void unwatch_runner_locked(ssh_channel_struct* ch);
   std::vector<char> read_buf_;
   // Then scripts skip a second /bin/sh; learnt from the first command.
   std::optional<bool> login_shell_is_sh_;

@@ -9,14 +9,17 @@ namespace baton {
 
 namespace {
 
-// Requests on stdin: "r CMDLEN INLEN\n" CMD INPUT, "k\n" (stop the
-// command that runs now), "n\n" (are you there?). Frames on stdout: "o"/"e"
+// Requests on stdin: "r CMDLEN INLEN\n" CMD INPUT (start /bin/sh -c CMD),
+// "g\n" (go: feed INPUT to its stdin, then EOF; till then its stdin stays
+// open and empty), "k\n" (stop the command that runs now), "n\n" (are
+// you there?). Frames on stdout: "o"/"e"
 // LEN "\n" BYTES (its stdout/stderr), "p" PID " " START "\n" (it runs, in
 // its own group), "x" CODE " " SIG "\n" (ended), "f" LEN "\n" WHY (could
 // not start it), "y\n" (here). All bytes: binmode, whatever PERL_UNICODE
 // or PERL5OPT say.
 // EOF on stdin (the client went): exit at once, leaving a running command
 // alone (as sshd does), unless a stop is under way: that finishes first.
+// One that had no go yet then reads EOF on its stdin.
 // A stop: TERM to the group, then KILL once no live member is left
 // (zombies, which an init may reap late, do not count) or after 2 s; "s\n"
 // before the end frame when live members remain 1 s after the KILL (another
@@ -68,14 +71,14 @@ sub run { my ($cmd, $data) = @_; my ($ir, $iw, $or, $ow, $er, $ew, $sr, $sw);
   if (length $why) { waitpid($pid, 0); close $_ for $iw, $or, $er; return fail($why) }
   put("p$pid " . start_ticks($pid) . "\n");
   my %open = (o => $or, e => $er); my $w = $iw;
-  if (!length $data) { close $w; undef $w; }
-  my ($status, $ended, $term_at, $killed, $check_at);
+  my ($status, $ended, $term_at, $killed, $check_at, $go);
   for (;;) {
-    while ((my $i = index($in, "\n")) >= 0) { my $l = substr($in, 0, $i + 1, '');  # a stop may have come with the request
+    while ((my $i = index($in, "\n")) >= 0) { my $l = substr($in, 0, $i + 1, '');  # a go or a stop may have come with the request
+      $go = 1 if $l eq "g\n";
       if ($l eq "k\n" && !defined $term_at) { kill('TERM', -$pid); $term_at = $check_at = now() } }
     my ($rin, $win, $read) = ('', '', 0);
     vec($rin, fileno($open{$_}), 1) = 1 for keys %open; vec($rin, fileno($wake_r), 1) = 1;
-    vec($rin, 0, 1) = 1 unless $eof; vec($win, fileno($w), 1) = 1 if $w;
+    vec($rin, 0, 1) = 1 unless $eof; vec($win, fileno($w), 1) = 1 if $w && $go;
     # Once the command ended and 50 ms passed: only what is there now.
     my $late = defined $status && now() - $ended >= 0.05 && (!defined $term_at || $killed);
     if (select(my $rout = $rin, my $wout = $win, undef, $late ? 0 : 0.05) > 0) {

@@ -25,9 +25,19 @@ constexpr char kRunnerReady[] = "baton-runner 1\n";
 // name found in PATH, or a path).
 std::string runner_command(const std::string& perl);
 
-// One request: run `command` with /bin/sh -c, feeding `stdin_text` to its
-// stdin, then EOF.
+// One request: start `command` with /bin/sh -c; at kRunnerGo, feed
+// `stdin_text` to its stdin, then EOF (SshAgent's commands wait for the
+// first line of it before they act: kGoWait in ssh_agent.cc).
 std::string runner_request(const std::string& command, const std::string& stdin_text);
+// Lets the command of the last request go on.
+constexpr char kRunnerGo[] = "g\n";
+// The first line of every command SshAgent starts (on the runner or on a
+// channel): it acts only after a newline on its stdin, which SshAgent sends
+// once the step's start is on record (Command::before_start), so the
+// journal's sync and the shell's start overlap. Without that line (Baton
+// gone, the sync failed: EOF instead) it ends, and nothing of it ran.
+// `read` takes stdin a byte at a time: what follows stays for the command.
+constexpr char kGoWait[] = "IFS= read -r baton_go || exit 125; unset baton_go\n";
 // Asks the runner to stop the command running now (its whole group).
 constexpr char kRunnerKill[] = "k\n";
 // Asks whether the runner is still there: it answers with a `here` frame.

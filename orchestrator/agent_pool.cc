@@ -33,6 +33,14 @@ CommandResult AgentPool::run(const Host& h, const Command& c) {
     r.error = s.early_error;
     return r;
   }
+  if (c.before_start && !s.agent->stages_start()) {
+    if (std::string why = c.before_start(); !why.empty()) {
+      CommandResult r;
+      r.error = why;
+      r.not_started = true;
+      return r;
+    }
+  }
   return s.agent->run(c);
 }
 

@@ -99,17 +99,27 @@ JsonValue to_json_value(const RunEvent& e) {
 std::string to_json(const RunEvent& e) { return dump_json(to_json_value(e)); }
 
 void EventBus::emit(const RunEvent& e) {
+  record(e);
+  settle(e);
+}
+
+void EventBus::record(const RunEvent& e) {
+  std::lock_guard<std::mutex> lock(mu_);
   RunEvent stamped = e;
+  stamped.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  for (EventSink* s : sinks_) s->emit(stamped);
+}
+
+// Outside the lock: threads wait here together (the journal's one sync).
+void EventBus::settle(const RunEvent& e) {
   std::vector<EventSink*> sinks;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stamped.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-    for (EventSink* s : sinks_) s->emit(stamped);
     sinks = sinks_;
   }
-  for (EventSink* s : sinks) s->settle(stamped);
+  for (EventSink* s : sinks) s->settle(e);
 }
 
 std::string EventBus::failure() const {

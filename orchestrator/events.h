@@ -88,6 +88,9 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void emit(const RunEvent& e) = 0;
+  // Writes `e` without settling it: the caller settles it before the
+  // event's action begins. A plain sink settles only when told anyway.
+  virtual void record(const RunEvent& e) { emit(e); }
   // After emit, outside the bus's lock, so that sinks in several threads
   // may wait here at once (the journal syncs here, one sync for them all).
   // The event's action begins only after this returns.
@@ -100,7 +103,10 @@ class EventSink {
 class EventBus : public EventSink {
  public:
   void add(EventSink* sink) { sinks_.push_back(sink); }
+  // record() then settle().
   void emit(const RunEvent& e) override;
+  void record(const RunEvent& e) override;
+  void settle(const RunEvent& e) override;
   std::string failure() const override;
 
  private:

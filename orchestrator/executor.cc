@@ -91,7 +91,9 @@ void Executor::connect_early() {
   });
 }
 
-void Executor::emit(RunEvent e) {
+void Executor::emit(RunEvent e) { events_.settle(record(std::move(e))); }
+
+RunEvent Executor::record(RunEvent e) {
   // Nothing about connects after the run's last record.
   if (e.kind == EventKind::run_finished) agents_.stop_early();
   e.run_id = opts_.run_id;
@@ -108,7 +110,7 @@ void Executor::emit(RunEvent e) {
       for (auto& kv : e.facts) kv.second = redactor_.apply(kv.second);
     }
   }
-  events_.emit(e);
+  events_.record(e);
   if (e.kind == EventKind::run_started || e.kind == EventKind::run_resumed) {
     std::vector<RunEvent> held;
     {
@@ -118,6 +120,16 @@ void Executor::emit(RunEvent e) {
     }
     for (RunEvent& h : held) emit(std::move(h));
   }
+  return e;
+}
+
+std::function<std::string()> Executor::start_gate(const RunEvent& started, bool refuse_unrecorded) {
+  RunEvent e = record(started);
+  return [this, e, refuse_unrecorded]() -> std::string {
+    events_.settle(e);
+    // Never act unrecorded: a crash would leave no trace of it.
+    return refuse_unrecorded ? events_.failure() : std::string();
+  };
 }
 
 Roles Executor::roles_in(Phase p) const {

@@ -229,7 +229,13 @@ class Executor {
   Vars vars_now(std::optional<Phase> phase = std::nullopt);
   Vars vars_on(const Host& h);
   Roles roles_in(Phase p) const;
-  void emit(RunEvent e);
+  void emit(RunEvent e);  // record(), then settled: durable where it must be
+  // Written to every sink, masked, not yet settled; returns it as written.
+  RunEvent record(RunEvent e);
+  // A step's start, recorded: settled by the agent once the command is ready
+  // on its host, before it may act (its shell starts during the journal's
+  // sync). The gate says why the command must not run, if it must not.
+  std::function<std::string()> start_gate(const RunEvent& started, bool refuse_unrecorded);
   void emit_probes(const Observation& o, const std::string& when);
   void mask(Observation& o);
   void tick_until(const bool* stop, std::condition_variable* cv);

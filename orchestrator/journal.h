@@ -1,9 +1,9 @@
 // The run journal: one append-only file per run, one JSON record per line.
 // Every record is written before its action begins, and synced (fdatasync)
-// before a step starts or once the roles changed, with all the records before
-// it: records that only describe (transitions, skips, results) ride along
-// with the next sync. After a crash at any instant it says which step may
-// have been in flight.
+// before a step's command may act (while it starts: Command::before_start)
+// or once the roles changed, with all the records before it: records that
+// only describe (transitions, skips, results) ride along with the next sync.
+// After a crash at any instant it says which step may have been in flight.
 #pragma once
 #include <mutex>
 #include <optional>

@@ -76,12 +76,12 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     st.host = label;
     st.attempt = st.max_attempts = 1;
     st.rollback = true;
-    emit(st);
+    Command c = host_command(rb_, *h, s.undo, with_host(vars, *h), s.run_as);
+    c.before_start = start_gate(st, false);
     {
       std::lock_guard<std::mutex> lock(mu_);
       state_.undo_started = true;
     }
-    Command c = host_command(rb_, *h, s.undo, with_host(vars, *h), s.run_as);
     c.timeout = undo.timeout;
     c.stop = opts_.stop;
     RunState::Process proc{s.id, label, 0, 0, true};

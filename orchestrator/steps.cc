@@ -160,16 +160,14 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       *why = fin.reason;
       return false;
     }
-    emit(st);
-
     Command c = host_command(rb_, h, step_script(s), with_host(vars, h), s.run_as);
+    c.before_start = start_gate(st, true);
     c.timeout = s.timeout;
     // A drill's cleanup runs to its end even when Baton is asked to stop.
     if (s.phase != Phase::cleanup) c.stop = opts_.stop;
     RunState::Process proc{s.id, h.label(), 0, 0, false};
     c.on_process = track_process(st, &proc);
-    // Never act unrecorded: a crash would leave no trace of it.
-    std::string unrecorded = events_.failure();
+    std::string unrecorded = events_.failure();  // a write failed already
     const std::string key = s.id + " on " + h.label();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -180,6 +178,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       std::lock_guard<std::mutex> lock(mu_);
       running_.erase(key);
     }
+    if (unrecorded.empty() && r.not_started) unrecorded = events_.failure();  // the sync failed
     if (!unrecorded.empty()) r.error = unrecorded;
     const bool may_still_run = attempt_ended(proc, r);
     // A secret this step captures is a secret from the moment it is printed.

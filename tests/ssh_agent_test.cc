@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -1331,6 +1332,98 @@ TEST_F(SshAgentTest, AHungRunnerWhoseCommandEndedIsNotCalledKilled) {
   EXPECT_FALSE(r.completed());
   EXPECT_FALSE(r.kill_failed);
   EXPECT_NE(r.error.find("the command had already ended there: its outcome is unknown"), std::string::npos) << r.error;
+}
+
+}  // namespace
+}  // namespace baton
+
+namespace baton {
+namespace {
+
+// Pids of live processes whose command line holds `text` (other than this
+// test's own).
+std::vector<pid_t> processes_with(const std::string& text) {
+  std::vector<pid_t> pids;
+  DIR* d = ::opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = ::readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 1 || pid == ::getpid() || process_gone(pid)) continue;
+    if (slurp("/proc/" + std::to_string(pid) + "/cmdline").find(text) != std::string::npos) pids.push_back(pid);
+  }
+  ::closedir(d);
+  return pids;
+}
+
+bool waits_for(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  for (const auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(10ms))
+    if (cond()) return true;
+  return cond();
+}
+
+// The journal's sync overlaps the command's start: before_start is called
+// once its shell runs on the host, and it acts only after that returns. A
+// secret, which travels on stdin after the go line, still arrives whole.
+TEST_F(SshAgentTest, TheCommandStartsWhileItsStartIsRecordedAndActsOnlyAfter) {
+  SshAgent agent(options_for(sshd));
+  const std::string mark = sshd.scratch_dir() + "/acted-after-gate";
+  Command c = command("printf '%s' \"$db_password\" > " + mark);
+  c.vars = {{"db_password", "s3cret-gate"}};
+  bool shell_was_there = false, acted_early = false;
+  int calls = 0;
+  c.before_start = [&]() -> std::string {
+    ++calls;
+    shell_was_there = waits_for([&] { return !processes_with(mark).empty(); }, 3s);
+    std::this_thread::sleep_for(200ms);  // a slow disk
+    acted_early = file_exists(mark);
+    return {};
+  };
+  CommandResult r = agent.run(c);
+  EXPECT_TRUE(r.completed()) << r.error;
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(shell_was_there) << "its shell did not start before the gate";
+  EXPECT_FALSE(acted_early) << "it acted before its start was recorded";
+  EXPECT_EQ(slurp(mark), "s3cret-gate");
+}
+
+// The sync failed: the command never acts, nothing of it is left on the
+// host, and the next command runs as usual.
+TEST_F(SshAgentTest, ACommandWhoseStartCouldNotBeRecordedNeverActs) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_TRUE(agent.run(command("true")).completed());  // the runner is up (or a channel's turn)
+  const std::string mark = sshd.scratch_dir() + "/acted-unrecorded";
+  Command c = command("touch " + mark);
+  c.before_start = [] { return std::string("cannot sync journal /state/run.jsonl: No space left on device"); };
+  CommandResult r = agent.run(c);
+  EXPECT_TRUE(r.not_started);
+  EXPECT_FALSE(r.completed());
+  EXPECT_EQ(r.error, "cannot sync journal /state/run.jsonl: No space left on device");
+  EXPECT_TRUE(waits_for([&] { return processes_with(mark).empty(); }, 3s)) << "its shell still waits";
+  EXPECT_FALSE(file_exists(mark)) << "it acted";
+  EXPECT_TRUE(agent.run(command("true")).completed());
+}
+
+// Baton killed (-9) while it records the start: the connection goes, the
+// waiting shell reads EOF instead of its go and ends without acting.
+TEST_F(SshAgentTest, BatonKilledWhileRecordingTheStartLeavesNothingThatActs) {
+  const std::string mark = sshd.scratch_dir() + "/acted-after-kill";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SshAgent agent(options_for(sshd));
+    Command c = command("touch " + mark);
+    c.before_start = []() -> std::string {
+      ::raise(SIGKILL);
+      return {};
+    };
+    agent.run(c);
+    ::_exit(3);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << st;
+  EXPECT_TRUE(waits_for([&] { return processes_with(mark).empty(); }, 5s)) << "its shell still waits";
+  EXPECT_FALSE(file_exists(mark)) << "it acted without its go";
 }
 
 }  // namespace

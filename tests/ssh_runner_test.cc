@@ -209,7 +209,7 @@ TEST(RunnerProgram, RunsEachCommandInItsOwnProcessGroupWithItsStdinAndStatus) {
   // Field 5 and 6 of /proc/self/stat: the process group and the session.
   const std::string script = "read -r a; read -r b; echo \"$a $b\"; echo warn >&2; "
                              "set -- $(cut -d' ' -f5,6 /proc/$$/stat); echo \"$$ $1 $2\" >&2; exit 7";
-  r.send(runner_request(script, "one\ntwo\n"));
+  r.send(runner_request(script, "one\ntwo\n") + kRunnerGo);
   auto got = r.until_end();
   const RunnerFrame* p = find(got, RunnerFrame::process);
   const RunnerFrame* x = find(got, RunnerFrame::exit);
@@ -223,7 +223,7 @@ TEST(RunnerProgram, RunsEachCommandInItsOwnProcessGroupWithItsStdinAndStatus) {
   EXPECT_EQ(x->signal, 0);
 
   // The next command: stdin at EOF at once when the request carries none.
-  r.send(runner_request("cat; echo \"[$?]\"", ""));
+  r.send(runner_request("cat; echo \"[$?]\"", "") + kRunnerGo);
   got = r.until_end();
   EXPECT_EQ(out_of(got, RunnerFrame::out), "[0]\n");
 }
@@ -231,7 +231,7 @@ TEST(RunnerProgram, RunsEachCommandInItsOwnProcessGroupWithItsStdinAndStatus) {
 TEST(RunnerProgram, ASignalIsReportedAsSuch) {
   Runner r;
   ASSERT_TRUE(r.ready());
-  r.send(runner_request("kill -9 $$", ""));
+  r.send(runner_request("kill -9 $$", "") + kRunnerGo);
   auto got = r.until_end();
   const RunnerFrame* x = find(got, RunnerFrame::exit);
   ASSERT_TRUE(x);
@@ -246,7 +246,7 @@ TEST(RunnerProgram, KillStopsTheWholeGroupThenServesTheNext) {
   ASSERT_TRUE(::mkdtemp(dir));
   const std::string bg = std::string(dir) + "/bg";
   // The background child ignores TERM: the KILL after 2 s ends it.
-  r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", ""));
+  r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", "") + kRunnerGo);
   ASSERT_EQ(first_output(r), "up\n");
   std::vector<RunnerFrame> got;
   const pid_t child = static_cast<pid_t>(std::atol(slurp(bg).c_str()));
@@ -264,7 +264,7 @@ TEST(RunnerProgram, KillStopsTheWholeGroupThenServesTheNext) {
   const std::string stat = slurp("/proc/" + std::to_string(child) + "/stat");
   EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos) << "the background child still runs";
 
-  r.send(runner_request("echo next", ""));
+  r.send(runner_request("echo next", "") + kRunnerGo);
   EXPECT_EQ(out_of(r.until_end(), RunnerFrame::out), "next\n");
   ::unlink(bg.c_str());
   ::rmdir(dir);
@@ -275,7 +275,7 @@ TEST(RunnerProgram, KillStopsTheWholeGroupThenServesTheNext) {
 TEST(RunnerProgram, KillEndsAsSoonAsTheGroupHasGone) {
   Runner r;
   ASSERT_TRUE(r.ready());
-  r.send(runner_request("sleep 60 & sleep 60 & echo up; sleep 60", ""));
+  r.send(runner_request("sleep 60 & sleep 60 & echo up; sleep 60", "") + kRunnerGo);
   ASSERT_EQ(first_output(r), "up\n");
   std::vector<RunnerFrame> got;
   const auto t0 = Clock::now();
@@ -289,7 +289,7 @@ TEST(RunnerProgram, ABackgroundChildHoldingTheOutputDoesNotHoldTheCommand) {
   Runner r;
   ASSERT_TRUE(r.ready());
   const auto t0 = Clock::now();
-  r.send(runner_request("sleep 5 & echo started; exit 3", ""));
+  r.send(runner_request("sleep 5 & echo started; exit 3", "") + kRunnerGo);
   auto got = r.until_end();
   EXPECT_LT(Clock::now() - t0, 1500ms);
   const RunnerFrame* x = find(got, RunnerFrame::exit);
@@ -306,7 +306,7 @@ TEST(RunnerProgram, LargeInputAndOutputBothWays) {
   Runner r;
   ASSERT_TRUE(r.ready());
   const std::string input(3 << 20, 'i');  // more than a pipe holds
-  r.send(runner_request("wc -c; head -c 2000000 /dev/zero | tr '\\0' e >&2", input));
+  r.send(runner_request("wc -c; head -c 2000000 /dev/zero | tr '\\0' e >&2", input) + kRunnerGo);
   auto got = r.until_end();
   EXPECT_EQ(out_of(got, RunnerFrame::out), std::to_string(input.size()) + "\n");
   EXPECT_EQ(out_of(got, RunnerFrame::err), std::string(2000000, 'e'));
@@ -318,7 +318,7 @@ TEST(RunnerProgram, AStopSentWithTheRequestIsNotLost) {
   Runner r;
   ASSERT_TRUE(r.ready());
   const auto t0 = Clock::now();
-  r.send(runner_request("sleep 5; echo finished", "") + kRunnerKill);
+  r.send(runner_request("sleep 5; echo finished", "") + kRunnerGo + kRunnerKill);
   auto got = r.until_end();
   const RunnerFrame* x = find(got, RunnerFrame::exit);
   ASSERT_TRUE(x);
@@ -335,7 +335,7 @@ TEST(RunnerProgram, AStopUnderWayFinishesWhenTheClientGoes) {
   char dir[] = "/tmp/baton-runner-XXXXXX";
   ASSERT_TRUE(::mkdtemp(dir));
   const std::string bg = std::string(dir) + "/bg";
-  r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", ""));
+  r.send(runner_request("(trap '' TERM; exec sleep 60) & echo $! > " + bg + "; echo up; sleep 60", "") + kRunnerGo);
   ASSERT_EQ(first_output(r), "up\n");
   std::vector<RunnerFrame> got;
   const pid_t child = static_cast<pid_t>(std::atol(slurp(bg).c_str()));
@@ -358,7 +358,7 @@ TEST(RunnerProgram, OutputStillInThePipeWhenTheCommandEndsIsAllSent) {
   ASSERT_TRUE(r.ready());
   r.slow_reads(20ms);
   // F_SETPIPE_SZ is 1031.
-  r.send(runner_request("perl -e 'fcntl(STDOUT, 1031, 1 << 20) or die \"F_SETPIPE_SZ: $!\"; print \"a\" x 900000'", ""));
+  r.send(runner_request("perl -e 'fcntl(STDOUT, 1031, 1 << 20) or die \"F_SETPIPE_SZ: $!\"; print \"a\" x 900000'", "") + kRunnerGo);
   auto got = r.until_end(60s);
   const RunnerFrame* x = find(got, RunnerFrame::exit);
   ASSERT_TRUE(x) << out_of(got, RunnerFrame::err);
@@ -371,7 +371,7 @@ TEST(RunnerProgram, OutputStillInThePipeWhenTheCommandEndsIsAllSent) {
 TEST(RunnerProgram, PerlUnicodeSettingsDoNotChangeTheBytes) {
   Runner r({"PERL_UNICODE=SDA", "PERL5OPT=-CSDA"});
   ASSERT_TRUE(r.ready());
-  r.send(runner_request("echo 'd\xc3\xa9j\xc3\xa0'; read -r v; echo \"$v\"; printf '\\377\\376\\n'", "\xc3\xbc\xff\n"));
+  r.send(runner_request("echo 'd\xc3\xa9j\xc3\xa0'; read -r v; echo \"$v\"; printf '\\377\\376\\n'", "\xc3\xbc\xff\n") + kRunnerGo);
   auto got = r.until_end();
   const RunnerFrame* x = find(got, RunnerFrame::exit);
   ASSERT_TRUE(x);
@@ -385,7 +385,7 @@ TEST(RunnerProgram, ADaemonThatKeepsWritingDoesNotHoldTheCommand) {
   Runner r;
   ASSERT_TRUE(r.ready());
   const auto t0 = Clock::now();
-  r.send(runner_request("(while :; do echo tick; sleep 0.01; done) & echo $! >&2; echo started", ""));
+  r.send(runner_request("(while :; do echo tick; sleep 0.01; done) & echo $! >&2; echo started", "") + kRunnerGo);
   auto got = r.until_end();
   EXPECT_LT(Clock::now() - t0, 2s);
   const RunnerFrame* x = find(got, RunnerFrame::exit);
@@ -400,7 +400,7 @@ TEST(RunnerProgram, ADaemonThatKeepsWritingDoesNotHoldTheCommand) {
 TEST(RunnerProgram, ACommandItCannotStartIsAFailureFrame) {
   Runner r({"PERL5OPT=-T"});
   ASSERT_TRUE(r.ready());
-  r.send(runner_request("echo ran", ""));
+  r.send(runner_request("echo ran", "") + kRunnerGo);
   auto got = r.until_end();
   const RunnerFrame* f = find(got, RunnerFrame::failed);
   ASSERT_TRUE(f);
@@ -413,7 +413,7 @@ TEST(RunnerProgram, ACommandItCannotStartIsAFailureFrame) {
 TEST(RunnerProgram, GoesWhenItsClientGoesAndLeavesTheCommand) {
   Runner r;
   ASSERT_TRUE(r.ready());
-  r.send(runner_request("sleep 3", ""));
+  r.send(runner_request("sleep 3", "") + kRunnerGo);
   auto got = r.until_end(300ms);
   const RunnerFrame* p = find(got, RunnerFrame::process);
   ASSERT_TRUE(p);
@@ -421,6 +421,62 @@ TEST(RunnerProgram, GoesWhenItsClientGoesAndLeavesTheCommand) {
   EXPECT_TRUE(r.exits_within(2s));
   EXPECT_EQ(::kill(static_cast<pid_t>(p->pid), 0), 0) << "the command was stopped";
   ::kill(-static_cast<pid_t>(p->pid), SIGKILL);
+}
+
+// The command starts at once (its shell waits in kGoWait's read) but acts
+// only at the go, which feeds its stdin; its input follows the go line.
+TEST(RunnerProgram, ACommandActsOnlyAfterTheGo) {
+  char dir[] = "/tmp/baton-runner-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string mark = std::string(dir) + "/ran";
+  Runner r;
+  ASSERT_TRUE(r.ready());
+  r.send(runner_request(std::string(kGoWait) + "cat > " + mark, "\nvalues\n"));
+  auto got = r.until_end(500ms);
+  ASSERT_TRUE(find(got, RunnerFrame::process)) << "its shell should start before the go";
+  EXPECT_FALSE(find(got, RunnerFrame::exit));
+  EXPECT_NE(::access(mark.c_str(), F_OK), 0) << "it acted before the go";
+  r.send(kRunnerGo);
+  got = r.until_end();
+  const RunnerFrame* x = find(got, RunnerFrame::exit);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->exit_code, 0);
+  EXPECT_EQ(slurp(mark), "values\n");
+  ::unlink(mark.c_str());
+  ::rmdir(dir);
+}
+
+// The client gone before the go (Baton killed during the journal's sync):
+// the runner goes, the waiting shell reads EOF and ends; nothing of it ran.
+TEST(RunnerProgram, ACommandWhoseGoNeverCameEndsWithoutActing) {
+  char dir[] = "/tmp/baton-runner-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string mark = std::string(dir) + "/ran";
+  Runner r;
+  ASSERT_TRUE(r.ready());
+  r.send(runner_request(std::string(kGoWait) + "touch " + mark, "\n"));
+  auto got = r.until_end(500ms);
+  const RunnerFrame* p = find(got, RunnerFrame::process);
+  ASSERT_TRUE(p);
+  const pid_t pid = static_cast<pid_t>(p->pid);
+  r.close_stdin();
+  EXPECT_TRUE(r.exits_within(2s));
+  // Gone, or a zombie (an init may reap orphans late).
+  auto ended = [&] {
+    if (::kill(pid, 0) != 0) return true;
+    const std::string st = slurp("/proc/" + std::to_string(pid) + "/stat");
+    const auto paren = st.rfind(')');
+    return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'Z';
+  };
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = ended();
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "the shell still waits";
+  EXPECT_NE(::access(mark.c_str(), F_OK), 0) << "it acted without a go";
+  ::unlink(mark.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace

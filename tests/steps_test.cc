@@ -297,5 +297,89 @@ run = "long"
   EXPECT_EQ(r.message.find("killed long"), std::string::npos) << r.message;
 }
 
+// A journal whose sync of one step's start fails (a full disk, say), and
+// that notes which steps' starts were settled before their command ran.
+class SyncingSink : public RecordingSink {
+ public:
+  explicit SyncingSink(std::string fail_at) : fail_at_(std::move(fail_at)) {}
+  void settle(const RunEvent& e) override {
+    if (e.kind != EventKind::step_started) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    settled_.push_back(e.step);
+    if (e.step == fail_at_) failure_ = "cannot sync journal /state/run.jsonl: No space left on device";
+  }
+  std::string failure() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failure_;
+  }
+  Strings settled() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return settled_;
+  }
+
+ private:
+  std::string fail_at_;
+  mutable std::mutex mu_;
+  std::string failure_;
+  Strings settled_;
+};
+
+const std::string kThreeSteps = kHeader + R"(
+[[step]]
+id = "a"
+phase = "promote"
+on = "target"
+run = "a"
+[[step]]
+id = "b"
+phase = "promote"
+on = "target"
+run = "b"
+[[step]]
+id = "c"
+phase = "promote"
+on = "target"
+run = "c"
+)";
+
+// Every command starts only after its step's start was settled (synced):
+// an agent that does not stage the start gets the gate from the pool.
+TEST(StepStart, IsSettledBeforeItsCommandRuns) {
+  LOAD_RUNBOOK(rb, kThreeSteps);
+  Harness h;
+  SyncingSink sink("");
+  std::mutex mu;
+  Strings seen_settled;  // what was settled when each command ran
+  h.world.respond_by_script([&](const std::string& script, int) {
+    Strings now = sink.settled();
+    std::lock_guard<std::mutex> lock(mu);
+    seen_settled.push_back(script + ":" + (std::find(now.begin(), now.end(), script) != now.end() ? "settled" : "not"));
+    return exited(0);
+  });
+  Executor ex(rb, Operation::switchover, h.pool, sink, h.opts);
+  RunResult r = ex.run(fresh(kInitial));
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_EQ(seen_settled, (Strings{"a:settled", "b:settled", "c:settled"}));
+}
+
+// The sync of b's start fails: b never runs, the run stops there and says
+// why; a ran, c did not.
+TEST(StepStart, ACommandWhoseStartCouldNotBeSyncedNeverRuns) {
+  LOAD_RUNBOOK(rb, kThreeSteps);
+  Harness h;
+  SyncingSink sink("b");
+  Executor ex(rb, Operation::switchover, h.pool, sink, h.opts);
+  RunResult r = ex.run(fresh(kInitial));
+  EXPECT_NE(r.exit_code, 0);
+  Strings ran;
+  for (const FakeCall& c : h.world.calls()) ran.push_back(c.cmd.script);
+  EXPECT_EQ(ran, (Strings{"a"}));
+  auto fin = sink.finished_of("b");
+  ASSERT_FALSE(fin.empty());
+  EXPECT_EQ(fin[0].status, "failed");
+  EXPECT_NE(fin[0].reason.find("No space left on device"), std::string::npos) << fin[0].reason;
+  EXPECT_TRUE(sink.finished_of("c").empty());
+}
+
 }  // namespace
 }  // namespace baton
