@@ -52,6 +52,7 @@ struct CommandResult {
   std::string error;
   // A kill was tried and failed (members of the group may live on, even
   // with the group's first process gone): anything of the group counts.
+  // Then `error` says the command may still be running.
   bool kill_failed = false;
   // before_start said no: nothing of the command ran.
   bool not_started = false;

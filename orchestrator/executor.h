@@ -296,6 +296,6 @@ const char* process_check_script();
 
 // What a failure's words add when the command may still run (its process
 // group), or "" when its end was seen.
-std::string still_there(const std::string& error, const RunState::Process& p, bool may_still_run);
+std::string still_there(const CommandResult& r, const RunState::Process& p, bool may_still_run);
 
 }  // namespace baton

@@ -89,7 +89,7 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     const CommandResult r = agents_.run(*h, c);
     const bool may_still_run = attempt_ended(proc, r);
     const CommandResult shown = masked(r);
-    std::string fail = !r.error.empty() ? shown.error + still_there(shown.error, proc, may_still_run)
+    std::string fail = !r.error.empty() ? shown.error + still_there(r, proc, may_still_run)
                        : r.stopped_by    ? "stopped by signal " + std::to_string(r.stopped_by) + " (killed)"
                        : r.timed_out     ? "timed out after " + format_duration(undo.timeout)
                                          : check_expectations(undo, r, shown);

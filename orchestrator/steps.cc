@@ -32,10 +32,10 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
-std::string still_there(const std::string& error, const RunState::Process& p, bool may_still_run) {
+std::string still_there(const CommandResult& r, const RunState::Process& p, bool may_still_run) {
   if (!may_still_run) return {};
   const std::string group = "process group " + std::to_string(p.pgid);
-  if (error.find("may still be running") != std::string::npos) return " (" + group + ")";
+  if (r.kill_failed) return " (" + group + ")";  // its error says so already
   return "; it may still be running there (" + group + ")";
 }
 
@@ -189,7 +189,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
     r.out = take_notices(s, h, r.out);
     const CommandResult shown = masked(r);  // Whole texts, before anything is cut.
     std::string fail;
-    if (!r.error.empty()) fail = shown.error + still_there(shown.error, proc, may_still_run);
+    if (!r.error.empty()) fail = shown.error + still_there(r, proc, may_still_run);
     else if (r.stopped_by) fail = "stopped by signal " + std::to_string(r.stopped_by) + " (killed)";
     else if (r.timed_out) fail = "timed out after " + format_duration(s.timeout) + " (killed)";
     else if (r.signal) fail = "killed by signal " + std::to_string(r.signal);

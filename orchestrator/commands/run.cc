@@ -81,7 +81,8 @@ int run_operation(const Options& o, Operation op) {
   // An unfinished run comes first: two half-done operations is how split brain starts.
   // Drills too: a drill's run would hide the waiting one from resume.
   RunSummary last;
-  const bool has_last = last_run(dir, &last);
+  std::vector<Json> last_records;
+  const bool has_last = last_run(dir, &last, &last_records);
   if (has_last && !last.damaged.empty()) {
     fail("the journal of run " + last.id + " is damaged (" + last.damaged + "), so Baton cannot tell what it did; "
          "check the hosts, then `baton resume " + runbook_words(o.runbook) + " --abort` closes that run (the damaged file is kept). "
@@ -98,7 +99,7 @@ int run_operation(const Options& o, Operation op) {
   RunState st;
   st.roles = dir.load_roles(initial_roles(rb));
   // What the last run may have left running goes on being checked.
-  if (has_last) st.unsettled = rebuild_state(read_journal(journal_path(dir.path(), last.id)).records, st.roles).unsettled;
+  if (has_last) st.unsettled = rebuild_state(last_records, st.roles).unsettled;
   return execute(o, rb, op, dir, id, std::move(st), std::nullopt);
 }
 
