@@ -133,5 +133,5 @@ for hosts, tools in ms.items():
         print("%-8s hosts=%s  %d steps %.0f ms, 1 step %.0f ms  per step %.1f ms (marginal), %.1f ms (average)" %
               (tool + ":", hosts, n, tn, t1, per[tool], tn / n))
     r = per["ansible"] / per["baton"] if per["baton"] > 0 else float("inf")
-    print("per step, ansible/baton, %s hosts: %.0fx%s" % (hosts, r, "  (target >= 50)" + ("" if r >= 50 else "  BELOW TARGET")))
+    print("per step (one task on every host), ansible/baton, %s hosts: %.1fx  (target >= 50)  %s" % (hosts, r, "met" if r >= 50 else "BELOW TARGET"))
 '

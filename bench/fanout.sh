@@ -81,5 +81,6 @@ for line in sys.stdin:
 for g, t in ms.items():
     r = st.median(t["baton"]) / st.median(t["plain"])
     target = "  (target at 32 hosts: <= 1.2)" if g == "hosts=32" else ""
-    print("ratio baton/plain, %s: %.2f%s%s" % (g, r, target, "  ABOVE TARGET" if g == "hosts=32" and r > 1.2 else ""))
+    verdict = ("  met" if r <= 1.2 else "  ABOVE TARGET") if g == "hosts=32" else ""
+    print("ratio baton/plain, %s: %.3f%s%s" % (g, r, target, verdict))
 '

@@ -6,8 +6,8 @@ build=${BATON_BUILD_DIR:-build}
 # Builds the named targets into $build (quietly unless it fails).
 bench_build() {
   cmake -S . -B "$build" -G Ninja >/dev/null
-  nice -n 10 cmake --build "$build" -j2 --target "$@" >"${TMPDIR:-/tmp}/baton-bench-build.log" 2>&1 ||
-    { cat "${TMPDIR:-/tmp}/baton-bench-build.log" >&2; exit 1; }
+  nice -n 10 cmake --build "$build" -j2 --target "$@" >"$build/bench-build.log" 2>&1 ||
+    { cat "$build/bench-build.log" >&2; exit 1; }
 }
 
 # Starts bench_sshd (the tests' sshd fixture) with MaxStartups $2 (default
