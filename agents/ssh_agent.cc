@@ -802,6 +802,14 @@ bool SshAgent::free_extra_channels_locked() {
   return freed;
 }
 
+std::string SshAgent::gate(const Command& cmd) const {
+  if (std::string why = cmd.before_start ? cmd.before_start() : ""; !why.empty()) return why;
+  // Asked to stop while the start was recorded: it does not start now.
+  if (const int stop = cmd.stop ? cmd.stop->load() : 0)
+    return "not started on " + where() + ": Baton was stopped by signal " + std::to_string(stop);
+  return {};
+}
+
 CommandResult SshAgent::run(const Command& cmd) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto start = Clock::now();
@@ -922,7 +930,7 @@ CommandResult SshAgent::run_on_channel_locked(const Command& cmd, Clock::time_po
     return done();
   }
   // Started, waiting for its go line: now its start is recorded.
-  if (std::string why = cmd.before_start ? cmd.before_start() : ""; !why.empty()) {
+  if (std::string why = gate(cmd); !why.empty()) {
     ssh_channel_send_eof(ch);  // EOF, no go: it ends, nothing ran
     release(true);
     r.error = why;
@@ -1276,7 +1284,7 @@ std::optional<CommandResult> SshAgent::run_on_runner_locked(const Command& cmd, 
     return done();
   }
   // While the runner starts its shell: the start goes on record.
-  if (std::string why = cmd.before_start ? cmd.before_start() : ""; !why.empty()) {
+  if (std::string why = gate(cmd); !why.empty()) {
     drop_runner_locked();  // the runner ends; its shell reads EOF, no go: nothing ran
     r.error = why;
     r.not_started = true;

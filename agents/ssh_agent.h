@@ -153,6 +153,10 @@ class SshAgent : public Agent {
   // A timed-out or stopped command whose kill failed (`cause`): says it may
   // still be running there, and sets kill_failed.
   void mark_not_stopped(CommandResult* r, const Command& cmd, const std::string& cause) const;
+  // With the command waiting on the host for its go: records its start
+  // (cmd.before_start), then says why it must not go on ("": go), also
+  // when Baton was asked to stop meanwhile.
+  std::string gate(const Command& cmd) const;
   // Reads what the runner sent into frames_ (its stderr into *err, capped),
   // waiting up to `wait_ms` for the socket when nothing is there. 0, or
   // kRunnerLost (connection gone) or kRunnerEnded (the runner exited).

@@ -34,7 +34,10 @@ CommandResult AgentPool::run(const Host& h, const Command& c) {
     return r;
   }
   if (c.before_start && !s.agent->stages_start()) {
-    if (std::string why = c.before_start(); !why.empty()) {
+    std::string why = c.before_start();
+    if (const int stop = why.empty() && c.stop ? c.stop->load() : 0)  // asked to stop meanwhile
+      why = "not started on " + h.label() + ": Baton was stopped by signal " + std::to_string(stop);
+    if (!why.empty()) {
       CommandResult r;
       r.error = why;
       r.not_started = true;

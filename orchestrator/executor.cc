@@ -123,12 +123,13 @@ RunEvent Executor::record(RunEvent e) {
   return e;
 }
 
-std::function<std::string()> Executor::start_gate(const RunEvent& started, bool refuse_unrecorded) {
+std::function<std::string()> Executor::start_gate(const RunEvent& started) {
   RunEvent e = record(started);
-  return [this, e, refuse_unrecorded]() -> std::string {
+  return [this, e]() -> std::string {
     events_.settle(e);
-    // Never act unrecorded: a crash would leave no trace of it.
-    return refuse_unrecorded ? events_.failure() : std::string();
+    // Never act unrecorded, an undo neither: resume would take what it
+    // undid for done.
+    return events_.failure();
   };
 }
 

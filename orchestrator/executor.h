@@ -235,7 +235,7 @@ class Executor {
   // A step's start, recorded: settled by the agent once the command is ready
   // on its host, before it may act (its shell starts during the journal's
   // sync). The gate says why the command must not run, if it must not.
-  std::function<std::string()> start_gate(const RunEvent& started, bool refuse_unrecorded);
+  std::function<std::string()> start_gate(const RunEvent& started);
   void emit_probes(const Observation& o, const std::string& when);
   void mask(Observation& o);
   void tick_until(const bool* stop, std::condition_variable* cv);

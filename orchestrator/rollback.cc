@@ -77,7 +77,7 @@ bool Executor::undo_step(const Step& s, const DoneStep& d, std::string* why) {
     st.attempt = st.max_attempts = 1;
     st.rollback = true;
     Command c = host_command(rb_, *h, s.undo, with_host(vars, *h), s.run_as);
-    c.before_start = start_gate(st, false);
+    c.before_start = start_gate(st);
     {
       std::lock_guard<std::mutex> lock(mu_);
       state_.undo_started = true;

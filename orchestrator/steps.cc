@@ -161,7 +161,7 @@ bool Executor::attempt_on_host(const Step& s, const Host& h, const Vars& vars, s
       return false;
     }
     Command c = host_command(rb_, h, step_script(s), with_host(vars, h), s.run_as);
-    c.before_start = start_gate(st, true);
+    c.before_start = start_gate(st);
     c.timeout = s.timeout;
     // A drill's cleanup runs to its end even when Baton is asked to stop.
     if (s.phase != Phase::cleanup) c.stop = opts_.stop;

@@ -222,5 +222,44 @@ TEST(AgentPool, StopEarlyAbandonsConnectsUnderWay) {
   EXPECT_EQ(w.probes.count(hs[2].label()), 0u);  // never begun
 }
 
+// An agent that does not stage the start (LocalAgent, say) gets the gate
+// from the pool, before it runs anything: a refusal, or a stop that came
+// while the start was recorded, and the agent never runs the command.
+TEST(AgentPool, TheStartGateComesBeforeAnAgentThatDoesNotStageIt) {
+  World w;
+  auto hs = hosts(1);
+  AgentPool pool([&](const Host& h) { return std::make_unique<SlowAgent>(w, h.label()); });
+  const std::string label = hs[0].label();
+  Command c;
+  int gates = 0;
+  c.before_start = [&] {
+    ++gates;
+    return std::string("cannot sync journal j: Input/output error");
+  };
+  CommandResult r = pool.run(hs[0], c);
+  EXPECT_TRUE(r.not_started);
+  EXPECT_EQ(r.error, "cannot sync journal j: Input/output error");
+  EXPECT_EQ(w.runs[label], 0);
+  std::atomic<int> stop{0};
+  c.stop = &stop;
+  c.before_start = [&] {
+    ++gates;
+    stop = 15;  // SIGTERM while the record was synced
+    return std::string();
+  };
+  r = pool.run(hs[0], c);
+  EXPECT_TRUE(r.not_started);
+  EXPECT_NE(r.error.find("Baton was stopped by signal 15"), std::string::npos) << r.error;
+  EXPECT_EQ(w.runs[label], 0);
+  stop = 0;
+  c.before_start = [&] {
+    ++gates;
+    return std::string();
+  };
+  EXPECT_EQ(pool.run(hs[0], c).exit_code, 0);
+  EXPECT_EQ(w.runs[label], 1);
+  EXPECT_EQ(gates, 3);
+}
+
 }  // namespace
 }  // namespace baton

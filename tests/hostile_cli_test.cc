@@ -155,5 +155,46 @@ TEST(Hostile, ConflictingReportFormatsAreAUsageError) {
   EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
+// The journal cannot record the run's end (its disk filled in the last
+// step): the hosts are done, but the run is not called done, and Baton
+// says what to do.
+TEST(Hostile, ARunWhoseEndTheJournalCannotRecordIsNotCalledDone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (a small tmpfs)";
+  TempDir d;
+  const std::string state = d.path + "/state";
+  ASSERT_EQ(sh("mkdir -p " + shell_quote(state) + " && mount -t tmpfs -o size=128k,mode=0700 tmpfs " + shell_quote(state)).exit_code, 0);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { sh("umount " + shell_quote(dir)); }
+  } unmount{state};
+  const std::string rb = d.path + "/rb.toml";
+  std::ofstream(rb) << R"TOML(
+[runbook]
+name = "full"
+description = "the last step fills the journal's disk"
+
+[sites.main.hosts.db]
+address = "local"
+
+[sites.dr.hosts.db]
+address = "local"
+
+[replication]
+source = "main"
+target = "dr"
+
+[[step]]
+id = "fill-the-disk"
+phase = "verify"
+on = "source"
+# then a record too big for what is left of the journal's last page
+run = "cat /dev/zero > )TOML" + state + R"TOML(/filler 2>/dev/null; for i in 1 2 3 4 5; do head -c 3000 /dev/zero | tr '\\0' x; echo; done"
+)TOML";
+  CommandResult r = sh(baton() + " switchover " + shell_quote(rb) + " --state-dir " + shell_quote(state) + " --yes");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("baton status"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace baton

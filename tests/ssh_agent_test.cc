@@ -84,6 +84,27 @@ bool process_gone(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
 
+// Pids of live processes whose command line holds `text` (other than this
+// test's own).
+std::vector<pid_t> processes_with(const std::string& text) {
+  std::vector<pid_t> pids;
+  DIR* d = ::opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = ::readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 1 || pid == ::getpid() || process_gone(pid)) continue;
+    if (slurp("/proc/" + std::to_string(pid) + "/cmdline").find(text) != std::string::npos) pids.push_back(pid);
+  }
+  ::closedir(d);
+  return pids;
+}
+
+bool waits_for(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  for (const auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(10ms))
+    if (cond()) return true;
+  return cond();
+}
+
 class SshAgentTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(sshd.ok()) << sshd.error(); }
@@ -1117,11 +1138,15 @@ TEST_F(SshAgentTest, AStopAsTheCommandStartsStopsIt) {
   EXPECT_EQ(r.error, "not started on main.db (" + sshd.address() + ":" + std::to_string(sshd.port()) +
                          "): Baton was stopped by signal 2");
   EXPECT_LT(Clock::now() - t0, 2500ms);
-  // Set just after it was sent: stopped, not run to its end.
+  // Set once it runs (before its first output): stopped, not run to its end.
+  // (Set while its start was recorded, it would not start: see
+  // AStopWhileTheStartIsRecordedKeepsTheCommandFromActing.)
+  const std::string began = sshd.scratch_dir() + "/began";
+  c.script = "touch " + began + "; " + c.script;
   std::atomic<int> later{0};
   c.stop = &later;
   std::thread stopper([&] {
-    std::this_thread::sleep_for(20ms);
+    waits_for([&] { return file_exists(began); }, 2s);
     later = SIGINT;
   });
   r = agent.run(c);
@@ -1340,26 +1365,6 @@ TEST_F(SshAgentTest, AHungRunnerWhoseCommandEndedIsNotCalledKilled) {
 namespace baton {
 namespace {
 
-// Pids of live processes whose command line holds `text` (other than this
-// test's own).
-std::vector<pid_t> processes_with(const std::string& text) {
-  std::vector<pid_t> pids;
-  DIR* d = ::opendir("/proc");
-  if (!d) return pids;
-  while (dirent* e = ::readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 1 || pid == ::getpid() || process_gone(pid)) continue;
-    if (slurp("/proc/" + std::to_string(pid) + "/cmdline").find(text) != std::string::npos) pids.push_back(pid);
-  }
-  ::closedir(d);
-  return pids;
-}
-
-bool waits_for(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
-  for (const auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(10ms))
-    if (cond()) return true;
-  return cond();
-}
 
 // The journal's sync overlaps the command's start: before_start is called
 // once its shell runs on the host, and it acts only after that returns. A
@@ -1424,6 +1429,27 @@ TEST_F(SshAgentTest, BatonKilledWhileRecordingTheStartLeavesNothingThatActs) {
   ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << st;
   EXPECT_TRUE(waits_for([&] { return processes_with(mark).empty(); }, 5s)) << "its shell still waits";
   EXPECT_FALSE(file_exists(mark)) << "it acted without its go";
+}
+
+// Ctrl-C or SIGTERM while the start is recorded: the command does not go.
+TEST_F(SshAgentTest, AStopWhileTheStartIsRecordedKeepsTheCommandFromActing) {
+  SshAgent agent(options_for(sshd));
+  ASSERT_TRUE(agent.run(command("true")).completed());
+  const std::string mark = sshd.scratch_dir() + "/acted-after-stop";
+  std::atomic<int> stop{0};
+  Command c = command("touch " + mark);
+  c.stop = &stop;
+  c.before_start = [&] {
+    stop = 2;
+    return std::string();
+  };
+  CommandResult r = agent.run(c);
+  EXPECT_TRUE(r.not_started);
+  EXPECT_NE(r.error.find("Baton was stopped by signal 2"), std::string::npos) << r.error;
+  EXPECT_TRUE(waits_for([&] { return processes_with(mark).empty(); }, 3s)) << "its shell still waits";
+  EXPECT_FALSE(file_exists(mark)) << "it acted";
+  stop = 0;
+  EXPECT_TRUE(agent.run(command("true")).completed());
 }
 
 }  // namespace

@@ -381,5 +381,51 @@ TEST(StepStart, ACommandWhoseStartCouldNotBeSyncedNeverRuns) {
   EXPECT_TRUE(sink.finished_of("c").empty());
 }
 
+// An undo is never run unrecorded either: resume would take the step it
+// undid for done. The rollback stops there and says why.
+TEST(StepStart, AnUndoWhoseStartCouldNotBeSyncedNeverRuns) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "a"
+phase = "quiesce"
+on = "target"
+run = "a"
+undo = "undo-a"
+[[step]]
+id = "b"
+phase = "quiesce"
+on = "target"
+run = "b"
+on_failure = "rollback"
+)");
+  Harness h;
+  h.world.respond_by_script([](const std::string& script, int) { return exited(script == "b" ? 1 : 0); });
+  class FailsAtTheUndo : public SyncingSink {
+   public:
+    FailsAtTheUndo() : SyncingSink("") {}
+    void settle(const RunEvent& e) override {
+      if (e.kind == EventKind::step_started && e.rollback) {
+        std::lock_guard<std::mutex> lock(mu);
+        failed = "cannot write journal /state/run.jsonl: No space left on device";
+      }
+    }
+    std::string failure() const override {
+      std::lock_guard<std::mutex> lock(mu);
+      return failed;
+    }
+    mutable std::mutex mu;
+    std::string failed;
+  } sink;
+  Executor ex(rb, Operation::switchover, h.pool, sink, h.opts);
+  RunResult r = ex.run(fresh(kInitial));
+  EXPECT_NE(r.exit_code, 0);
+  Strings ran;
+  for (const FakeCall& c : h.world.calls()) ran.push_back(c.cmd.script);
+  EXPECT_EQ(ran, (Strings{"a", "b"})) << "the undo ran unrecorded";
+  std::string told = r.message;
+  for (const RunEvent& e : sink.events()) told += "\n" + e.reason;
+  EXPECT_NE(told.find("No space left on device"), std::string::npos) << told;
+}
+
 }  // namespace
 }  // namespace baton

@@ -56,8 +56,14 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   RunResult res = ex.run(std::move(st));
   if (!res.message.empty())
     std::fprintf(stderr, "baton: %s%s\n", res.exit_code ? "error: " : "", visible(res.message).c_str());
-  if (!journal.failure().empty()) fail(journal.failure());
-  return res.exit_code;
+  if (journal.failure().empty()) return res.exit_code;
+  fail(journal.failure());
+  if (res.exit_code != 0) return res.exit_code;
+  // Done on the hosts, but the record of it may be lost: after a crash the
+  // run would read as unfinished. Not "done" then.
+  fail("the " + std::string(name(op)) + " ran to its end, but its journal could not record that; `baton status " +
+       runbook_words(o.runbook) + "` shows what the journal says (if it says the run waits, `baton resume` finishes it)");
+  return 1;
 }
 
 // Takes the runbook's lock; prints who holds it. 0, or the exit code.
