@@ -130,7 +130,7 @@ for tool, r in rows.items():
 h, b = rows["hand"], rows["baton"]
 gap = st.median(b["write_gap_ms"]) / st.median(h["write_gap_ms"])
 print()
-print("switchover ms: for hand, repmgr and pg_auto_failover how long their procedure ran; for baton from the command's start")
+print("switchover ms: for hand, repmgr and pg_auto_failover how long their procedure ran; for baton from the start of the command")
 print("(preflight and connecting included) to the first write the new primary acknowledged")
 print()
 print("write gap baton/hand: %.3f (target <= 1.2)  %s" % (gap, "met" if gap <= 1.2 else "ABOVE TARGET"))
