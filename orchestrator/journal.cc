@@ -54,7 +54,7 @@ void Journal::open_file() {
     int rfd = ::open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     char last = '\n';
     if (rfd >= 0 && ::pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
-      if (::write(fd_, "\n", 1) != 1) error_ = "cannot write journal " + path_;
+      if (::write(fd_, "\n", 1) != 1) error_ = "cannot write journal " + path_ + ": " + std::strerror(errno);
     if (rfd >= 0) ::close(rfd);
   }
   if (const char* c = std::getenv("BATON_CRASH_AFTER_RECORD")) crash_after_ = std::atol(c);

@@ -80,6 +80,8 @@ RunResult Executor::conclude(Machine& m) {
       msg += "\nThe drill's cleanup ran and production was not changed: run the drill again.";
     else if (fp == Phase::preflight)
       msg += "\nNothing was changed: run `baton " + op + " " + runbook_words(rb) + "` again.";
+    else if (state_.undo_started)  // resume goes on only with --rollback then
+      msg += "\n`baton resume " + runbook_words(rb) + " --rollback` goes on undoing (or `--abort`).";
     else
       msg += "\n`baton resume " + runbook_words(rb) + "` goes on from there (or `--rollback`, `--abort`).";
   } else if (st == "failed") {
@@ -123,6 +125,19 @@ RunResult Executor::conclude(Machine& m) {
     msg = op + " ended " + st + (failure_.why.empty() ? "" : ": " + failure_.why);
   }
   if (std::string left = unsettled_note(); !left.empty()) msg += (msg.empty() ? "" : "\n") + left;
+  if (const std::string lost = events_.failure(); code == 0 && !lost.empty()) {
+    // Done on the hosts, but not on record: after a crash it would read as
+    // unfinished. Not "done" then.
+    code = 1;
+    msg = (st == "aborted" ? "the abort of run " + opts_.run_id + " could not be recorded (" + lost +
+                                 "): the run still waits; make room, then `baton resume " + runbook_words(rb) +
+                                 " --abort` again"
+                           : op + " " + st + " on the hosts, but its journal could not record that (" + lost +
+                                 "); `baton status " + runbook_words(rb) +
+                                 "` shows what the journal says (if it says the run waits, `baton resume " +
+                                 runbook_words(rb) + "` finishes it)") +
+          ".";
+  }
   RunResult res = finish(m, code, msg);
   RunEvent e{EventKind::run_finished};
   e.status = st;

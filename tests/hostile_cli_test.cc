@@ -190,10 +190,20 @@ on = "source"
 # then a record too big for what is left of the journal's last page
 run = "cat /dev/zero > )TOML" + state + R"TOML(/filler 2>/dev/null; for i in 1 2 3 4 5; do head -c 3000 /dev/zero | tr '\\0' x; echo; done"
 )TOML";
-  CommandResult r = sh(baton() + " switchover " + shell_quote(rb) + " --state-dir " + shell_quote(state) + " --yes");
+  CommandResult r = sh(baton() + " switchover " + shell_quote(rb) + " --state-dir " + shell_quote(state) + " --yes --json");
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("but its journal could not record that"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("baton status"), std::string::npos) << r.err;
+  // The JSON stream agrees with the exit status.
+  const size_t fin = r.out.find("\"event\":\"run_finished\"");
+  ASSERT_NE(fin, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"exit_code\":1", fin), std::string::npos) << r.out.substr(fin);
+  // An abort that cannot be recorded is not called done either.
+  CommandResult a = sh(baton() + " resume " + shell_quote(rb) + " --state-dir " + shell_quote(state) + " --abort --yes");
+  EXPECT_EQ(a.exit_code, 1) << a.out << a.err;
+  EXPECT_NE(a.err.find("could not be recorded"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("--abort` again"), std::string::npos) << a.err;
 }
 
 }  // namespace

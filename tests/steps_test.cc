@@ -427,5 +427,44 @@ on_failure = "rollback"
   EXPECT_NE(told.find("No space left on device"), std::string::npos) << told;
 }
 
+// A signal while an undo's start is synced: the undo does not start, and
+// the closing words send the operator on with --rollback (a plain resume
+// refuses once a rollback has begun).
+TEST(StepStart, ASignalDuringAnUndosStartSaysResumeWithRollback) {
+  LOAD_RUNBOOK(rb, kHeader + R"(
+[[step]]
+id = "a"
+phase = "quiesce"
+on = "target"
+run = "a"
+undo = "undo-a"
+[[step]]
+id = "b"
+phase = "quiesce"
+on = "target"
+run = "b"
+on_failure = "rollback"
+)");
+  Harness h;
+  h.world.respond_by_script([](const std::string& script, int) { return exited(script == "b" ? 1 : 0); });
+  std::atomic<int> stop{0};
+  h.opts.stop = &stop;
+  class SignalAtTheUndo : public RecordingSink {
+   public:
+    explicit SignalAtTheUndo(std::atomic<int>* s) : stop_(s) {}
+    void settle(const RunEvent& e) override {
+      if (e.kind == EventKind::step_started && e.rollback) *stop_ = 15;
+    }
+    std::atomic<int>* stop_;
+  } sink(&stop);
+  Executor ex(rb, Operation::switchover, h.pool, sink, h.opts);
+  RunResult r = ex.run(fresh(kInitial));
+  EXPECT_EQ(r.exit_code, 128 + 15) << r.message;
+  Strings ran;
+  for (const FakeCall& c : h.world.calls()) ran.push_back(c.cmd.script);
+  EXPECT_EQ(ran, (Strings{"a", "b"}));
+  EXPECT_NE(r.message.find("--rollback` goes on undoing"), std::string::npos) << r.message;
+}
+
 }  // namespace
 }  // namespace baton

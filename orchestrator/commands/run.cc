@@ -57,12 +57,16 @@ int execute(const Options& o, const Runbook& rb, Operation op, StateDir& dir, co
   if (!res.message.empty())
     std::fprintf(stderr, "baton: %s%s\n", res.exit_code ? "error: " : "", visible(res.message).c_str());
   if (journal.failure().empty()) return res.exit_code;
-  fail(journal.failure());
+  if (res.message.find(journal.failure()) == std::string::npos) fail(journal.failure());
   if (res.exit_code != 0) return res.exit_code;
-  // Done on the hosts, but the record of it may be lost: after a crash the
-  // run would read as unfinished. Not "done" then.
-  fail("the " + std::string(name(op)) + " ran to its end, but its journal could not record that; `baton status " +
-       runbook_words(o.runbook) + "` shows what the journal says (if it says the run waits, `baton resume` finishes it)");
+  // The last record failed (the executor judged the ones before): done on
+  // the hosts, but after a crash the run would read as unfinished.
+  if (recovery == MachineEvent::abort)
+    fail("the abort of run " + id + " may not be on record: `baton status " + runbook_words(o.runbook) +
+         "` shows what the journal says (if the run still waits, `baton resume --abort` again)");
+  else
+    fail("the " + std::string(name(op)) + " ran to its end, but its journal could not record that; `baton status " +
+         runbook_words(o.runbook) + "` shows what the journal says (if it says the run waits, `baton resume` finishes it)");
   return 1;
 }
 
