@@ -80,6 +80,12 @@ class Agent {
   virtual std::string describe() const = 0;
 };
 
+// Why a command did not start: Baton was asked to stop (signal `sig`)
+// before it could. `where`: the host, as messages name it.
+inline std::string not_started_by_stop(const std::string& where, int sig) {
+  return "not started on " + where + ": Baton was stopped by signal " + std::to_string(sig);
+}
+
 // Sets a variable, replacing an earlier value of the same name.
 inline void set_var(Vars& vars, const std::string& k, const std::string& v) {
   for (auto& kv : vars)

@@ -806,7 +806,7 @@ std::string SshAgent::gate(const Command& cmd) const {
   if (std::string why = cmd.before_start ? cmd.before_start() : ""; !why.empty()) return why;
   // Asked to stop while the start was recorded: it does not start now.
   if (const int stop = cmd.stop ? cmd.stop->load() : 0)
-    return "not started on " + where() + ": Baton was stopped by signal " + std::to_string(stop);
+    return not_started_by_stop(where(), stop);
   return {};
 }
 
@@ -817,7 +817,7 @@ CommandResult SshAgent::run(const Command& cmd) {
   // stop: it never starts.
   if (const int stop = cmd.stop ? cmd.stop->load() : 0) {
     CommandResult r;
-    r.error = "not started on " + where() + ": Baton was stopped by signal " + std::to_string(stop);
+    r.error = not_started_by_stop(where(), stop);
     return r;
   }
   if (std::optional<CommandResult> r = run_with_runner_locked(cmd, start)) return *r;

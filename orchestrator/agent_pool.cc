@@ -36,7 +36,7 @@ CommandResult AgentPool::run(const Host& h, const Command& c) {
   if (c.before_start && !s.agent->stages_start()) {
     std::string why = c.before_start();
     if (const int stop = why.empty() && c.stop ? c.stop->load() : 0)  // asked to stop meanwhile
-      why = "not started on " + h.label() + ": Baton was stopped by signal " + std::to_string(stop);
+      why = not_started_by_stop(h.label(), stop);
     if (!why.empty()) {
       CommandResult r;
       r.error = why;

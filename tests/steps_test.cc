@@ -381,10 +381,8 @@ TEST(StepStart, ACommandWhoseStartCouldNotBeSyncedNeverRuns) {
   EXPECT_TRUE(sink.finished_of("c").empty());
 }
 
-// An undo is never run unrecorded either: resume would take the step it
-// undid for done. The rollback stops there and says why.
-TEST(StepStart, AnUndoWhoseStartCouldNotBeSyncedNeverRuns) {
-  LOAD_RUNBOOK(rb, kHeader + R"(
+// a has an undo; b fails and rolls back.
+const std::string kUndoThenFail = kHeader + R"(
 [[step]]
 id = "a"
 phase = "quiesce"
@@ -397,7 +395,12 @@ phase = "quiesce"
 on = "target"
 run = "b"
 on_failure = "rollback"
-)");
+)";
+
+// An undo is never run unrecorded either: resume would take the step it
+// undid for done. The rollback stops there and says why.
+TEST(StepStart, AnUndoWhoseStartCouldNotBeSyncedNeverRuns) {
+  LOAD_RUNBOOK(rb, kUndoThenFail);
   Harness h;
   h.world.respond_by_script([](const std::string& script, int) { return exited(script == "b" ? 1 : 0); });
   class FailsAtTheUndo : public SyncingSink {
@@ -431,20 +434,7 @@ on_failure = "rollback"
 // the closing words send the operator on with --rollback (a plain resume
 // refuses once a rollback has begun).
 TEST(StepStart, ASignalDuringAnUndosStartSaysResumeWithRollback) {
-  LOAD_RUNBOOK(rb, kHeader + R"(
-[[step]]
-id = "a"
-phase = "quiesce"
-on = "target"
-run = "a"
-undo = "undo-a"
-[[step]]
-id = "b"
-phase = "quiesce"
-on = "target"
-run = "b"
-on_failure = "rollback"
-)");
+  LOAD_RUNBOOK(rb, kUndoThenFail);
   Harness h;
   h.world.respond_by_script([](const std::string& script, int) { return exited(script == "b" ? 1 : 0); });
   std::atomic<int> stop{0};
