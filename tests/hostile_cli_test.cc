@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/example_sandbox.h"
+#include "tests/executor_harness.h"
 
 namespace baton {
 namespace {
@@ -168,21 +169,7 @@ TEST(Hostile, ARunWhoseEndTheJournalCannotRecordIsNotCalledDone) {
     ~Unmount() { sh("umount " + shell_quote(dir)); }
   } unmount{state};
   const std::string rb = d.path + "/rb.toml";
-  std::ofstream(rb) << R"TOML(
-[runbook]
-name = "full"
-description = "the last step fills the journal's disk"
-
-[sites.main.hosts.db]
-address = "local"
-
-[sites.dr.hosts.db]
-address = "local"
-
-[replication]
-source = "main"
-target = "dr"
-
+  std::ofstream(rb) << kHeader + R"TOML(
 [[step]]
 id = "fill-the-disk"
 phase = "verify"

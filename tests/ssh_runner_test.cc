@@ -423,12 +423,25 @@ TEST(RunnerProgram, GoesWhenItsClientGoesAndLeavesTheCommand) {
   ::kill(-static_cast<pid_t>(p->pid), SIGKILL);
 }
 
+// A file a command may create, in a directory of its own; both go at the end.
+struct MarkFile {
+  std::string dir, path;
+  MarkFile() {
+    char tmpl[] = "/tmp/baton-runner-XXXXXX";
+    if (::mkdtemp(tmpl)) dir = tmpl;
+    path = dir + "/ran";
+  }
+  ~MarkFile() {
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+  }
+};
+
 // The command starts at once (its shell waits in kGoWait's read) but acts
 // only at the go, which feeds its stdin; its input follows the go line.
 TEST(RunnerProgram, ACommandActsOnlyAfterTheGo) {
-  char dir[] = "/tmp/baton-runner-XXXXXX";
-  ASSERT_TRUE(::mkdtemp(dir));
-  const std::string mark = std::string(dir) + "/ran";
+  MarkFile m;
+  const std::string& mark = m.path;
   Runner r;
   ASSERT_TRUE(r.ready());
   r.send(runner_request(std::string(kGoWait) + "cat > " + mark, "\nvalues\n"));
@@ -442,16 +455,13 @@ TEST(RunnerProgram, ACommandActsOnlyAfterTheGo) {
   ASSERT_TRUE(x);
   EXPECT_EQ(x->exit_code, 0);
   EXPECT_EQ(slurp(mark), "values\n");
-  ::unlink(mark.c_str());
-  ::rmdir(dir);
 }
 
 // The client gone before the go (Baton killed during the journal's sync):
 // the runner goes, the waiting shell reads EOF and ends; nothing of it ran.
 TEST(RunnerProgram, ACommandWhoseGoNeverCameEndsWithoutActing) {
-  char dir[] = "/tmp/baton-runner-XXXXXX";
-  ASSERT_TRUE(::mkdtemp(dir));
-  const std::string mark = std::string(dir) + "/ran";
+  MarkFile m;
+  const std::string& mark = m.path;
   Runner r;
   ASSERT_TRUE(r.ready());
   r.send(runner_request(std::string(kGoWait) + "touch " + mark, "\n"));
@@ -475,8 +485,6 @@ TEST(RunnerProgram, ACommandWhoseGoNeverCameEndsWithoutActing) {
   }
   EXPECT_TRUE(gone) << "the shell still waits";
   EXPECT_NE(::access(mark.c_str(), F_OK), 0) << "it acted without a go";
-  ::unlink(mark.c_str());
-  ::rmdir(dir);
 }
 
 }  // namespace
